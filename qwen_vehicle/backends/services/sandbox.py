@@ -41,6 +41,7 @@ TRAIN_CLASSES = {'2': 'second', '1': 'first', 'B': 'business'}
 FLIGHT_CLASSES = {'Y': 'economy', 'C': 'business'}
 DESTINATIONS = ('home', 'office', 'locker')
 CANCELLABLE = ('placed', 'preparing')
+CHANGE_FEE_CNY = {'train': 0.0, 'hotel': 0.0, 'flight': 100.0}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS restaurants (
@@ -420,6 +421,10 @@ class SandboxStore:
                 return offer
         raise ApiError(404, 'unknown_offer', f'unknown offer {offer_id!r}')
 
+    def offer(self, offer_id: str) -> dict:
+        with self.connect() as conn:
+            return {'offer': self.resolve_offer(conn, offer_id)}
+
     def _price(self, offer: dict, passengers: int) -> tuple[float, int]:
         """(total CNY, units taken): seats for trains and flights, rooms (two guests each) for hotels."""
         if offer['kind'] == 'hotel':
@@ -455,7 +460,7 @@ class SandboxStore:
         return {'booking_id': b['booking_id'], 'kind': b['kind'], 'offer_id': b['offer_id'],
                 'units': b['passengers'], 'total_cny': b['total_cny'], 'status': b['status'],
                 'details': json.loads(b['details']), 'changes': json.loads(b['changes']),
-                'booked_at': _iso(b['created_at'])}
+                'change_fee_cny': CHANGE_FEE_CNY[b['kind']], 'booked_at': _iso(b['created_at'])}
 
     def itinerary(self) -> dict:
         with self.connect() as conn:
@@ -481,7 +486,7 @@ class SandboxStore:
                                                      f'{old["kind"]} offer')
             passengers = old['units'] * 2 if old['kind'] == 'hotel' else old['units']
             total, units = self._price(offer, passengers)
-            fee = 100.0 if old['kind'] == 'flight' else 0.0
+            fee = CHANGE_FEE_CNY[old['kind']]
             changes = old['changes'] + [{'from': old['offer_id'], 'to': new_offer_id, 'fee_cny': fee,
                                          'at': _iso(self.clock())}]
             conn.execute('UPDATE bookings SET offer_id=?, passengers=?, total_cny=?, details=?, changes=? '
@@ -712,6 +717,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return ok(store.search_transport('flight', q))
                 case ['travel', 'hotels']:
                     return ok(store.search_hotels(q))
+                case ['travel', 'offers', offer_id]:
+                    return ok(store.offer(offer_id))
                 case ['travel', 'bookings']:
                     return ok(store.itinerary())
                 case ['travel', 'bookings', bid]:

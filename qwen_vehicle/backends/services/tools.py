@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ...core.ir import ToolArgumentError, ToolCall, ToolResult, ToolSpec, validate_arguments
-from . import make_adapter
+from ...core.ir import ToolArgumentError, ToolCall, ToolResult, ToolSpec, new_id, validate_arguments
+from . import confirm, make_adapter
 from .base import ID_PATTERN, ServiceAdapter, ServiceError, ServiceRejected, ServiceUnavailable, \
     check_idempotency_key
 from .outbox import Outbox, OutboxConflict, OutboxEntry, ReadCache
@@ -259,6 +259,43 @@ class ServiceExecutor:
             return ToolResult(call.id, call.name, 'error',
                               reason="the car's position is unknown (no GNSS fix), cannot search nearby")
         return self._read(call, args, position)
+
+    def preview(self, call: ToolCall, *, position: tuple[float, float] | None = None) -> ToolResult:
+        """What to ask the driver before a * tool: status 'pending_confirmation' with content
+        `summary` {'en', 'zh'}, `idempotency_key` (a fresh one: pass it to `execute` when the driver says yes,
+        and again on any retry), `details` (total_cny...). Reads only; nothing is sent or queued."""
+        try:
+            return self._preview(call)
+        except Exception as exc:  # noqa: BLE001 - same contract as execute
+            log.exception('service preview %s failed', call.name)
+            return ToolResult(call.id, call.name, 'error', reason=f'{call.name} preview failed: {exc}')
+
+    def _preview(self, call: ToolCall) -> ToolResult:
+        spec, tool = self.specs.get(call.name), TOOLS.get(call.name)
+        if spec is None or tool is None:
+            return ToolResult(call.id, call.name, 'refused',
+                              reason=f'unknown service tool {call.name!r}; known: {", ".join(sorted(TOOLS))}')
+        if not tool.write:
+            return ToolResult(call.id, call.name, 'refused', reason=f'{call.name} needs no confirmation')
+        try:
+            args = validate_arguments(spec, call.arguments)
+            _check_strings(call.name, spec.parameters, args)
+        except ToolArgumentError as exc:
+            return ToolResult(call.id, call.name, 'refused', reason=str(exc))
+        content: dict[str, Any] = {'tool': call.name, 'arguments': args, 'idempotency_key': new_id('idem')}
+        if self.coverage():
+            try:
+                en, zh, details = confirm.describe(self.adapters, call.name, args)
+            except ServiceUnavailable:
+                en, zh = confirm.fallback(call.name, args)
+                details = {'unverified': True}
+            except ServiceError as exc:
+                return self._error(call, exc)
+        else:
+            en, zh = confirm.fallback(call.name, args)
+            details = {'unverified': True}
+        content.update({'summary': {'en': en, 'zh': zh}, 'details': details})
+        return ToolResult(call.id, call.name, 'pending_confirmation', content=content, untrusted=True)
 
     # ---- reads ----------------------------------------------------------------------------------------------
     def _read(self, call: ToolCall, args: dict[str, Any], position: tuple[float, float] | None) -> ToolResult:

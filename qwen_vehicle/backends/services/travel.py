@@ -23,6 +23,13 @@ class TravelAdapter(ServiceAdapter):
             raise ServiceRejected('a city is required', code='missing_field')
         return self.get('/v1/travel/hotels', {'city': city, 'check_in': check_in, 'nights': nights})
 
+    def offer(self, offer_id: str) -> dict[str, Any]:
+        """One offer as a search shows it (for the confirmation prompt)."""
+        return self.get(f'/v1/travel/offers/{urllib.parse.quote(check_id("offer", offer_id), safe="")}')
+
+    def booking(self, booking_id: str) -> dict[str, Any]:
+        return self.get(f'/v1/travel/bookings/{urllib.parse.quote(check_id("booking", booking_id), safe="")}')
+
     def book(self, offer_id: str, *, passengers: int = 1, idempotency_key: str) -> dict[str, Any]:
         check_id('offer', offer_id)
         return self.post('/v1/travel/bookings', {'offer_id': offer_id, 'passengers': passengers},
