@@ -191,3 +191,18 @@ def test_provider_down_while_online_falls_back_to_the_cache(executor, sandbox, c
     cached = executor.execute(ToolCall('get_menu', {'restaurant_id': 'R001'}))
     assert cached.status == 'ok' and cached.content['cached_age_s'] == pytest.approx(60)
     assert 'unreachable' in cached.content['message']['en']
+
+
+def test_concurrent_flushes_send_and_report_each_request_once(executor, sandbox, car):
+    car.online = False
+    keys = [f'race-order-{n:04d}' for n in range(3)]
+    for key in keys:
+        assert order(executor, key).status == 'queued'
+    car.online = True
+    threads = [threading.Thread(target=executor.flush) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert sorted(r.content['idempotency_key'] for r in car.told) == keys
+    assert sandbox.store.count('food_orders') == 3

@@ -333,27 +333,28 @@ class ServiceExecutor:
             return self._entry_result(entry, call.id)
         if not self.coverage():
             return self._queued(call.id, entry, 'no coverage')
-        return self._deliver(entry, call.id)
+        return self._deliver(entry, call.id)[0]
 
-    def _deliver(self, entry: OutboxEntry, call_id: str) -> ToolResult:
+    def _deliver(self, entry: OutboxEntry, call_id: str) -> tuple[ToolResult, bool]:
+        """Send one pending entry: (result, settled now). Another thread may have settled it already."""
         with self._send_lock:
             current = self.outbox.get(entry.key)
             if current is None or current.state != 'pending':
-                return self._entry_result(current or entry, call_id)
+                return self._entry_result(current or entry, call_id), False
             self._hook('before_send', entry)
             try:
                 raw = self._dispatch(entry.tool, entry.arguments, entry.key, None)
             except ServiceUnavailable as exc:
                 self.outbox.record_attempt(entry.key, str(exc))
-                return self._queued(call_id, entry, str(exc))
+                return self._queued(call_id, entry, str(exc)), False
             except ServiceError as exc:
                 self.outbox.mark_failed(entry.key, str(exc))
                 log.info('outbox %s %s failed: %s', entry.tool, entry.key, exc)
-                return self._entry_result(self.outbox.get(entry.key) or entry, call_id)
+                return self._entry_result(self.outbox.get(entry.key) or entry, call_id), True
             self._hook('after_send', entry)
             self.outbox.mark_delivered(entry.key, raw)
             log.info('outbox %s %s delivered', entry.tool, entry.key)
-            return self._entry_result(self.outbox.get(entry.key) or entry, call_id)
+            return self._entry_result(self.outbox.get(entry.key) or entry, call_id), True
 
     def _entry_result(self, entry: OutboxEntry, call_id: str) -> ToolResult:
         if entry.state == 'delivered':
@@ -379,9 +380,11 @@ class ServiceExecutor:
         for entry in self.outbox.pending():
             if not self.coverage():
                 break
-            result = self._deliver(entry, entry.call_id)
+            result, settled = self._deliver(entry, entry.call_id)
             if result.status == 'queued':
                 break  # still unreachable: keep the order of the rest
+            if not settled:
+                continue  # settled meanwhile by execute() or another flush, which told the driver
             en, zh = _WHAT.get(entry.tool, ('request', '请求'))
             result.content['from_outbox'] = True
             if result.status == 'ok':
