@@ -24,7 +24,7 @@ import yaml
 from ..paths import resolve
 from .runtime import Address, Scheduler
 from .sd import SD_PORT, ServiceDiscovery, SdTiming
-from .serialization import Codec, FloatCodec, SerializationError, StructCodec, compile_type
+from .serialization import Codec, EnumCodec, FloatCodec, SerializationError, StructCodec, compile_type
 from .service import (EventSpec, FieldSpec, MethodSpec, ServiceError, ServiceInterface, ServiceSkeleton,
                       SomeIpClient, SomeIpServer)
 from .vehicle import ActuationResult, VehicleAccess
@@ -376,7 +376,13 @@ class SomeIpGateway:
         actuate = spec.extra['actuate']
         where = f'{interface.name}.{spec.name}'
 
+        request_codecs = dict(getattr(spec.request, 'fields', []))
+
         def handler(request: Mapping[str, Any], _message) -> Future:
+            for name, codec in request_codecs.items():
+                if isinstance(codec, EnumCodec) and not isinstance(request[name], str):
+                    raise ServiceError(ReturnCode.E_REFUSED, f'{name} {request[name]} is not one of '
+                                                              f'{codec.by_value}')
             if 'path' in actuate:
                 path = actuate['path']
             else:
