@@ -124,10 +124,10 @@ class UdpEndpoint:
         return self
 
     def send(self, data: bytes, address: Address) -> None:
+        for tap in self.taps:  # before sending, so a recording keeps request-before-response order
+            tap('tx', data, self.address, address)
         try:
             self.sock.sendto(data, address)
-            for tap in self.taps:
-                tap('tx', data, self.address, address)
         except OSError as error:
             if not self._closed.is_set():
                 log.warning('send to %s:%d failed: %s', address[0], address[1], error)
