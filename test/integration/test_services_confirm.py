@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from qwen_vehicle.backends.services.sandbox import CHINA_TZ, DEFAULT_TOKEN, start_sandbox
+from qwen_vehicle.backends.services.sandbox import CHINA_TZ, start_sandbox
 from qwen_vehicle.backends.services.tools import ServiceExecutor
 from qwen_vehicle.core.ir import ToolCall
 
@@ -15,7 +15,7 @@ WEST_LAKE = (30.25, 120.15)
 def env(tmp_path):
     server = start_sandbox(str(tmp_path / 'sandbox.db'))
     state = {'online': True}
-    ex = ServiceExecutor.from_config({'base_url': server.url, 'token': DEFAULT_TOKEN, 'retries': 0},
+    ex = ServiceExecutor.from_config({**server.config, 'retries': 0},
                                      store_path=str(tmp_path / 'car.db'), coverage=lambda: state['online'])
     yield server, ex, state
     ex.close()
@@ -27,7 +27,7 @@ def ymd(offset):
 
 
 def confirm_and_run(ex, call):
-    preview = ex.preview(call, position=WEST_LAKE)
+    preview = ex.preview(call)
     assert preview.status == 'pending_confirmation', preview.reason
     return preview, ex.execute(call, idempotency_key=preview.content['idempotency_key'], position=WEST_LAKE)
 
@@ -90,4 +90,7 @@ def test_preview_refuses_what_it_should(env):
                                                                                      'quantity': 1}]}))
     assert offline.status == 'pending_confirmation' and offline.content['details'] == {'unverified': True}
     assert 'offline' in offline.content['summary']['en'] and '离线' in offline.content['summary']['zh']
+    parcel = ex.preview(ToolCall('redirect_parcel', {'tracking_number': 'ZT5566778899001', 'destination': 'locker'}))
+    assert 'ZT5566778899001 to a parcel locker' in parcel.content['summary']['en']
+    assert '快递柜' in parcel.content['summary']['zh']
     assert server.store.count('food_orders') == 0 and server.store.count('idempotency') == 0

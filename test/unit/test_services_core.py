@@ -225,3 +225,36 @@ def test_base_adapter_validates_construction():
         ServiceAdapter('http://127.0.0.1:1', timeout_s=0)
     with pytest.raises(ValueError):
         ServiceAdapter('127.0.0.1:1')
+
+
+@pytest.mark.parametrize('tool, args, needle', [
+    ('order_food', {'restaurant_id': 'R002', 'items': [{'item_id': 'M1', 'quantity': 3}]}, '3 item(s)'),
+    ('cancel_food_order', {'order_id': 'FO-1'}, 'FO-1'),
+    ('book_travel', {'offer_id': 'TR-G20-20261201-2', 'passengers': 2}, '2 passenger(s)'),
+    ('change_booking', {'booking_id': 'BK-1', 'new_offer_id': 'TR-G36-20261201-2'}, 'BK-1 to TR-G36'),
+    ('redirect_parcel', {'tracking_number': 'SF1', 'destination': 'office'}, 'the office'),
+])
+def test_offline_confirmation_questions_name_what_is_confirmed(tool, args, needle):
+    from qwen_vehicle.backends.services.confirm import fallback
+    en, zh = fallback(tool, args)
+    assert needle in en and 'offline' in en and '离线' in zh
+
+
+def test_from_config_per_family_sections_and_token_from_environment(monkeypatch):
+    monkeypatch.setenv('QV_TEST_PARCEL_TOKEN', 'secret-1')
+    ex = ServiceExecutor.from_config({'base_url': 'http://127.0.0.1:9', 'token': 'common', 'retries': 0,
+                                      'parcels': {'base_url': 'http://127.0.0.1:10', 'token': None,
+                                                  'token_env': 'QV_TEST_PARCEL_TOKEN'},
+                                      'travel': {'timeout_s': 1.5}})
+    try:
+        assert ex.adapters['food'].token == 'common' and ex.adapters['food'].retries == 0
+        assert ex.adapters['parcels'].token == 'secret-1' and ex.adapters['parcels'].base_url.endswith(':10')
+        assert ex.adapters['travel'].timeout_s == 1.5
+    finally:
+        ex.close()
+    with pytest.raises(ValueError, match='QV_TEST_MISSING'):
+        ServiceExecutor.from_config({'base_url': 'http://127.0.0.1:9', 'token_env': 'QV_TEST_MISSING'})
+    with pytest.raises(ValueError, match='valid names'):
+        ServiceExecutor.from_config({'base_url': 'http://127.0.0.1:9', 'food': {'adapter': 'nope'}})
+    with pytest.raises(ValueError, match='base_url'):
+        ServiceExecutor.from_config({})

@@ -20,12 +20,23 @@ def describe(adapters: dict[str, Any], tool: str, args: dict[str, Any]) -> tuple
 
 def fallback(tool: str, args: dict[str, Any]) -> tuple[str, str]:
     """A question from the arguments alone, for when the provider cannot be asked (no coverage)."""
-    plain = ', '.join(f'{k}={v}' for k, v in args.items() if k != 'items')
+    note_en, note_zh = ' I cannot check the details offline.', '当前离线，无法核对详情。'
     if tool == 'order_food':
         count = sum(i['quantity'] for i in args['items'])
         return (f'Order {count} item(s) from restaurant {args["restaurant_id"]}? I cannot check the price offline.',
                 f'要从餐厅 {args["restaurant_id"]} 点 {count} 份吗？当前离线，无法确认价格。')
-    return f'Confirm {tool} ({plain})? I cannot check the details offline.', f'确认执行 {tool}（{plain}）吗？当前离线，无法核对详情。'
+    if tool == 'cancel_food_order':
+        return f'Cancel order {args["order_id"]}?' + note_en, f'取消订单 {args["order_id"]} 吗？' + note_zh
+    if tool == 'book_travel':
+        n = args.get('passengers', 1)
+        return (f'Book offer {args["offer_id"]} for {n} passenger(s)?' + note_en,
+                f'预订 {args["offer_id"]}，{n} 人，确认吗？' + note_zh)
+    if tool == 'change_booking':
+        return (f'Change booking {args["booking_id"]} to {args["new_offer_id"]}?' + note_en,
+                f'把预订 {args["booking_id"]} 改为 {args["new_offer_id"]} 吗？' + note_zh)
+    to_en, to_zh = DEST[args['destination']]
+    return (f'Send parcel {args["tracking_number"]} to {to_en}?' + note_en,
+            f'把包裹 {args["tracking_number"]} 改派到{to_zh}吗？' + note_zh)
 
 
 def _order(adapters, args):

@@ -789,6 +789,11 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._stopped = False
 
+    @property
+    def config(self) -> dict[str, Any]:
+        """What `ServiceExecutor.from_config` needs to talk to this sandbox."""
+        return {'base_url': self.url, 'token': self.token}
+
     def add_fault(self, prefix: str, status: int = 503, times: int = 1, delay_s: float = 0.0,
                   after: bool = False) -> None:
         with self._server._fault_lock:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import threading
 import time
@@ -207,8 +208,9 @@ class ServiceExecutor:
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **kwargs: Any) -> ServiceExecutor:
-        """`config`: defaults (`base_url`, `token`, `timeout_s`, `retries`) plus optional per-family sections
-        `food`/`travel`/`parcels` that override them and may name another registered `adapter`."""
+        """`config`: defaults (`base_url`, `token` or `token_env`, `timeout_s`, `retries`, `backoff_s`) plus
+        optional per-family sections `food`/`travel`/`parcels` that override them and may name another
+        registered `adapter`."""
         common = {k: v for k, v in config.items() if k not in TOOL_FAMILIES}
         adapters = {}
         for family in TOOL_FAMILIES:
@@ -217,7 +219,11 @@ class ServiceExecutor:
             base_url = section.pop('base_url', None)
             if not base_url:
                 raise ValueError(f'services.{family}: base_url is required')
-            token = section.pop('token', None)
+            token, token_env = section.pop('token', None), section.pop('token_env', None)
+            if token is None and token_env:
+                token = os.environ.get(token_env)
+                if token is None:
+                    raise ValueError(f'services.{family}: environment variable {token_env} (token_env) is not set')
             adapters[family] = make_adapter(name, base_url=base_url, token=token, **section)
         return cls(adapters, **kwargs)
 
@@ -260,7 +266,7 @@ class ServiceExecutor:
                               reason="the car's position is unknown (no GNSS fix), cannot search nearby")
         return self._read(call, args, position)
 
-    def preview(self, call: ToolCall, *, position: tuple[float, float] | None = None) -> ToolResult:
+    def preview(self, call: ToolCall) -> ToolResult:
         """What to ask the driver before a * tool: status 'pending_confirmation' with content
         `summary` {'en', 'zh'}, `idempotency_key` (a fresh one: pass it to `execute` when the driver says yes,
         and again on any retry), `details` (total_cny...). Reads only; nothing is sent or queued."""
@@ -271,6 +277,8 @@ class ServiceExecutor:
             return ToolResult(call.id, call.name, 'error', reason=f'{call.name} preview failed: {exc}')
 
     def _preview(self, call: ToolCall) -> ToolResult:
+        if self._closed:
+            return ToolResult(call.id, call.name, 'refused', reason='the service executor is shut down')
         spec, tool = self.specs.get(call.name), TOOLS.get(call.name)
         if spec is None or tool is None:
             return ToolResult(call.id, call.name, 'refused',
@@ -317,10 +325,15 @@ class ServiceExecutor:
                               content={'offline': True})
         raw, age = hit
         result = self._ok(call, raw)
-        minutes = max(1, round(age / 60))
+        if age < 90:
+            ago_en, ago_zh = f'{age:.0f} s', f'{age:.0f} 秒'
+        elif age < 5400:
+            ago_en, ago_zh = f'{age / 60:.0f} min', f'{age / 60:.0f} 分钟'
+        else:
+            ago_en, ago_zh = f'{age / 3600:.1f} h', f'{age / 3600:.1f} 小时'
         result.content.update({'cached': True, 'cached_age_s': round(age, 1), 'offline': True, 'message': {
-            'en': f'Offline ({why}): this is saved data from about {minutes} min ago.',
-            'zh': f'当前离线：以下是约 {minutes} 分钟前保存的数据。'}})
+            'en': f'Offline ({why}): this is saved data from about {ago_en} ago.',
+            'zh': f'当前离线：以下是约 {ago_zh}前保存的数据。'}})
         return result
 
     # ---- writes ---------------------------------------------------------------------------------------------
