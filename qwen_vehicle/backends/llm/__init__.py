@@ -1,0 +1,64 @@
+"""LLM backends: a registry of name -> "module:Class", loaded lazily (python-can style).
+
+>>> from qwen_vehicle.backends.llm import create_backend
+>>> backend = create_backend('transformers', model_path='/models/Qwen2.5-1.5B-Instruct')
+>>> turn = backend.respond(messages, tools, execute)
+
+Third-party backends register under the entry point group ``qwen_vehicle.llm``.
+Importing this package imports neither torch nor transformers.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from importlib.metadata import entry_points
+from typing import Any
+
+from .base import Completion, LLMBackend, LLMBackendError, LLMTurn, ToolChoice, tool_result_payload
+from .parsing import MalformedCall, StreamingToolCallParser, detect_dialect, parse_completion
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = 'qwen_vehicle.llm'
+
+BACKENDS: dict[str, str] = {
+    'transformers': 'qwen_vehicle.backends.llm.transformers_backend:TransformersBackend',
+    'openai': 'qwen_vehicle.backends.llm.openai_backend:OpenAIBackend',
+    'fake': 'qwen_vehicle.backends.llm.fake:FakeBackend',
+}
+
+
+def _entry_points() -> dict[str, Any]:
+    try:
+        return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    except Exception:  # a broken distribution must not hide the built-ins
+        log.exception('reading entry points %s failed', ENTRY_POINT_GROUP)
+        return {}
+
+
+def available_backends() -> list[str]:
+    return sorted(set(BACKENDS) | set(_entry_points()))
+
+
+def backend_class(name: str) -> type[LLMBackend]:
+    """The class registered as `name`; an unknown name raises ValueError listing the valid ones."""
+    if name in BACKENDS:
+        module_name, _, class_name = BACKENDS[name].partition(':')
+        cls = getattr(importlib.import_module(module_name), class_name)
+    else:
+        eps = _entry_points()
+        if name not in eps:
+            raise ValueError(f'unknown LLM backend {name!r}; valid backends: {", ".join(available_backends())}')
+        cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, LLMBackend)):
+        raise TypeError(f'LLM backend {name!r} is {cls!r}, not an LLMBackend subclass')
+    return cls
+
+
+def create_backend(name: str, **config: Any) -> LLMBackend:
+    return backend_class(name)(**config)
+
+
+__all__ = ['BACKENDS', 'ENTRY_POINT_GROUP', 'Completion', 'LLMBackend', 'LLMBackendError', 'LLMTurn',
+           'MalformedCall', 'StreamingToolCallParser', 'ToolChoice', 'available_backends', 'backend_class',
+           'create_backend', 'detect_dialect', 'parse_completion', 'tool_result_payload']
