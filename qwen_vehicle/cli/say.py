@@ -58,8 +58,8 @@ def belongs(doc: dict[str, Any] | None, request_id: str) -> bool:
 def describe_event(doc: dict[str, Any] | None, raw: str) -> str:
     if doc is None:
         return raw
-    kind = doc.get('event', doc.get('type', doc.get('kind', 'event')))
-    rest = {k: v for k, v in doc.items() if k not in ('event', 'type', 'kind', 'request_id')}
+    kind = doc.get('type', doc.get('event', 'event'))
+    rest = {k: v for k, v in doc.items() if k not in ('event', 'type', 'request_id', 't')}
     return f'{kind}: {json.dumps(rest, ensure_ascii=False, sort_keys=True)}'
 
 
@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     text_topic = _topic(args.namespace, 'assistant/text')
     reply_topic = _topic(args.namespace, 'assistant/reply')
     events_topic = _topic(args.namespace, 'assistant/events')
-    replies: list[tuple[dict | None, str]] = []
+    replies: list[tuple[dict | None, str]] = []   # from the reply topic
+    event_replies: list[str] = []                  # the assistant's 'reply' event for this request (preferred)
     events: list[tuple[dict | None, str]] = []
 
     def on_reply(msg: String) -> None:
@@ -94,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
         doc, shown = parse_message(msg.data)
         if belongs(doc, request_id):
             events.append((doc, msg.data))
+            if doc is not None and doc.get('type') == 'reply' and doc.get('request_id') == request_id:
+                event_replies.append(str(doc.get('text', '')))
+                return
             if not args.json and not args.quiet:
                 print(f'  · {describe_event(doc, msg.data)}', flush=True)
 
@@ -109,10 +113,14 @@ def run(args: argparse.Namespace) -> int:
                   f'{args.timeout:g} s (is it running? {domain_hint()})', file=sys.stderr)
             return EXIT_NO_ASSISTANT
         pub.publish(String(data=json.dumps(payload, ensure_ascii=False)))
-        got = spin_until(executor, lambda: bool(replies), max(deadline - time.monotonic(), 0.0))
+        got = spin_until(executor, lambda: bool(replies or event_replies), max(deadline - time.monotonic(), 0.0))
         if got:
+            # the reply topic and the events topic are separate streams: collect both for a moment
+            spin_until(executor, lambda: bool(replies and event_replies), args.linger)
             spin_until(executor, lambda: False, args.linger)
     reply_doc, reply_text = replies[0] if replies else (None, None)
+    if event_replies:
+        reply_text = event_replies[0]
     if args.json:
         out = {'request_id': request_id, 'text': text, 'zone': args.zone, 'reply': reply_text,
                'reply_message': reply_doc, 'events': [d if d is not None else raw for d, raw in events]}

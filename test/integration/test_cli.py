@@ -190,12 +190,14 @@ class EchoAssistant:
         doc = json.loads(msg.data)
         self.received.append(doc)
         rid = doc['request_id']
-        self.events.publish(String(data=json.dumps({'event': 'plan', 'request_id': 'someone_else', 'calls': []})))
+        self.events.publish(String(data=json.dumps({'type': 'plan', 'request_id': 'someone_else', 'calls': []})))
+        self.events.publish(String(data=json.dumps({'type': 'reply', 'request_id': 'someone_else', 'text': 'no'})))
         self.reply.publish(String(data=json.dumps({'request_id': 'someone_else', 'text': 'not yours'})))
         self.events.publish(String(data=json.dumps(
-            {'event': 'plan', 'request_id': rid, 'calls': [{'name': 'set_fan_level', 'arguments': {'value': 3}}]})))
-        self.reply.publish(String(data=json.dumps({'request_id': rid, 'text': f'echo: {doc["text"]}'})))
-        self.events.publish(String(data=json.dumps({'event': 'result', 'request_id': rid, 'status': 'done'})))
+            {'type': 'plan', 'request_id': rid, 'calls': [{'name': 'set_fan_level', 'arguments': {'value': 3}}]})))
+        self.events.publish(String(data=json.dumps({'type': 'result', 'request_id': rid, 'status': 'done'})))
+        self.events.publish(String(data=json.dumps({'type': 'reply', 'request_id': rid, 'text': f'echo: {doc["text"]}'})))
+        self.reply.publish(String(data=f'echo: {doc["text"]}'))
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=1.0)
@@ -219,7 +221,7 @@ def test_say_sends_json_and_prints_only_its_own_reply_and_events(echo_assistant)
     sent = echo_assistant.received[-1]
     assert sent == {'text': '调高两度', 'zone': 'passenger', 'speaker': 'alice', 'request_id': out['request_id']}
     assert out['reply'] == 'echo: 调高两度'
-    assert [e['event'] for e in out['events']] == ['plan', 'result']
+    assert [e['type'] for e in out['events']] == ['plan', 'result', 'reply']
     assert all(e['request_id'] == out['request_id'] for e in out['events'])
 
 
@@ -242,3 +244,20 @@ def test_say_rejects_a_bad_zone(capsys):
     with pytest.raises(SystemExit):
         cli.main(['say', '--zone', 'roof', 'hi'])
     assert "invalid choice: 'roof'" in capsys.readouterr().err
+
+
+def test_say_to_the_real_assistant_actuates_the_simulated_car():
+    """End to end across processes: say -> assistant -> bridge parameter -> CAN -> simulated ECU -> read-back."""
+    pytest.importorskip('qwen_vehicle.nodes.assistant')
+    from qwen_vehicle.bringup import Bringup
+    with Bringup(('vehicle_sim', 'can_bridge', 'assistant')) as car:
+        time.sleep(1.0)
+        res = qv('say', '--json', '--timeout', '30', '--linger', '0.5', 'set the fan to 5')
+        assert res.returncode == 0, res.stderr
+        out = json.loads(res.stdout)
+        types = [e['type'] for e in out['events']]
+        assert 'plan' in types and 'reply' in types
+        results = [e['result'] for e in out['events'] if e['type'] == 'result']
+        assert any(r['name'] == 'set_fan_level' and r['status'] == 'done' for r in results), results
+        assert out['reply']
+        assert car.nodes['can_bridge'].store.value('Vehicle.Cabin.HVAC.FanLevel') == 5
