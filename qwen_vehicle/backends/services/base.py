@@ -17,6 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from .untrusted import wrap_untrusted
+
 log = logging.getLogger(__name__)
 
 ID_PATTERN = r'^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$'
@@ -25,7 +27,8 @@ _KEY_RE = re.compile(r'^[\x21-\x7e]{8,128}$')
 
 
 class ServiceError(Exception):
-    """Base of every error an adapter raises; `str()` is a sentence fit for the driver-facing reason."""
+    """Base of every error an adapter raises; `str()` is a sentence fit for the driver-facing reason, with the
+    provider's own words inside <untrusted>...</untrusted>."""
 
 
 class ServiceUnavailable(ServiceError):
@@ -128,7 +131,8 @@ class ServiceAdapter:
                                        status=response.status, code='auth')
             if response.status >= 400:
                 code = response.body.get('code', 'rejected') if isinstance(response.body, dict) else 'rejected'
-                raise ServiceRejected(_message(response.body), status=response.status, code=code)
+                raise ServiceRejected(f'{self.name} service: {_message(response.body)}', status=response.status,
+                                      code=str(code)[:40])
             return response.body
         assert last is not None
         raise last
@@ -160,6 +164,7 @@ class ServiceAdapter:
 
 
 def _message(body: Any) -> str:
+    """The provider's own words, marked as untrusted data (they reach the model in `reason`)."""
     if isinstance(body, dict) and body.get('error'):
-        return str(body['error'])
+        return wrap_untrusted(str(body['error'])[:300])
     return 'no reason given'

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base import ServiceRejected
+from .untrusted import wrap_untrusted
 
 DEST = {'home': ('home', '家'), 'office': ('the office', '公司'), 'locker': ('a parcel locker', '快递柜')}
 CLASS_ZH = {'second': '二等座', 'first': '一等座', 'business': '商务座', 'economy': '经济舱'}
@@ -47,14 +48,15 @@ def _order(adapters, args):
     for line in args['items']:
         item = prices.get(line['item_id'])
         if item is None:
-            raise ServiceRejected(f'item {line["item_id"]!r} is not on the menu of {r["name_en"]}',
+            raise ServiceRejected(f'item {line["item_id"]!r} is not on the menu of {wrap_untrusted(r["name_en"])}',
                                   code='unknown_item')
         subtotal += item['price_cny'] * line['quantity']
         lines_en.append(f'{line["quantity"]} × {item["name_en"]}')
         lines_zh.append(f'{item["name"]} × {line["quantity"]}')
     total = round(subtotal + r['delivery_fee_cny'], 2)
     if not r['open']:
-        raise ServiceRejected(f'{r["name_en"]} ({r["name"]}) is closed now', code='restaurant_closed')
+        raise ServiceRejected(f'{wrap_untrusted(r["name_en"] + " " + r["name"])} is closed now',
+                              code='restaurant_closed')
     fee = r['delivery_fee_cny']
     return (f'Order {", ".join(lines_en)} from {r["name_en"]} for {total:g} CNY including {fee:g} CNY delivery?',
             f'从{r["name"]}点{"、".join(lines_zh)}，共 {total:g} 元（含配送费 {fee:g} 元），确认下单吗？',
