@@ -1,11 +1,13 @@
 """Offline behaviour against the real sandbox: the durable outbox under coverage loss, lost replies, timeouts,
 and reads answered from the cache with their age."""
+import datetime as dt
 import threading
+import time
 
 import pytest
 
 from qwen_vehicle.backends.services.food import FoodAdapter
-from qwen_vehicle.backends.services.sandbox import DEFAULT_TOKEN, start_sandbox
+from qwen_vehicle.backends.services.sandbox import CHINA_TZ, DEFAULT_TOKEN, start_sandbox
 from qwen_vehicle.backends.services.tools import ServiceExecutor
 from qwen_vehicle.core.ir import ToolCall
 
@@ -138,16 +140,15 @@ def test_lost_reply_after_commit_is_not_a_second_order(executor, sandbox, car):
 def test_timeout_then_retry_is_not_a_second_order(sandbox, car, tmp_path):
     ex = make_executor(sandbox, car, str(tmp_path / 'car.db'), timeout_s=0.3, retries=0)
     try:
-        sandbox.add_fault('/v1/travel/bookings', status=0, delay_s=0.8)  # slow, but it still books
-        offers = ex.execute(ToolCall('search_hotels', {'city': 'Beijing'})).content['offers']
-        booked = ex.execute(ToolCall('book_travel', {'offer_id': offers[0]['offer_id']}),
-                            idempotency_key='slow-book-0001')
+        sandbox.add_fault('/v1/travel/bookings', status=0, delay_s=1.0)  # slow, but it still books
+        offer = f'HT-H301-{dt.datetime.now(CHINA_TZ).date():%Y%m%d}-1'
+        booked = ex.execute(ToolCall('book_travel', {'offer_id': offer}), idempotency_key='slow-book-0001')
         assert booked.status == 'queued' and 'unreachable' in booked.content['queued_because']
-        deadline = threading.Event()
-        for _ in range(40):  # the slow request finishes on the server side
+        for _ in range(100):  # the slow request finishes on the provider side
             if sandbox.store.count('bookings') == 1:
                 break
-            deadline.wait(0.05)
+            time.sleep(0.05)
+        ex.adapters['travel'].timeout_s = 10.0
         outcomes = ex.flush()
     finally:
         ex.close()
