@@ -33,6 +33,10 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict:
     mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=True)
     mapping['__line__'] = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        child = mapping.get(loader.construct_object(key_node))
+        if isinstance(value_node, yaml.MappingNode) and isinstance(child, dict):
+            child['__line__'] = key_node.start_mark.line + 1  # errors point at the entry's name
     return mapping
 
 
@@ -135,8 +139,12 @@ def load_dbc(path: str, *, strict: bool = True):
     except Exception as exc:  # noqa: BLE001 - cantools raises several types
         if strict:
             log.warning('%s: strict load failed (%s); loading leniently', path, exc)
-            return cantools.database.load_file(path, database_format='dbc', strict=False)
-        raise
+            try:
+                return cantools.database.load_file(path, database_format='dbc', strict=False)
+            except Exception:  # noqa: BLE001 - a syntax gap: repaired below, with a warning per line
+                pass
+        from .dbc_repair import load_repaired  # field DBCs with syntax gaps (missing BS_/BU_, odd lines)
+        return load_repaired(path)[0]
 
 
 def load_signal_map(path: str, *, strict_dbc: bool = True) -> SignalMap:
