@@ -266,3 +266,4 @@ def test_console_entry_point_prints_the_url(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    assert proc.returncode == 0  # SIGTERM is a clean shutdown

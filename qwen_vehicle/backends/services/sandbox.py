@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import re
+import signal
 import socket
 import sqlite3
 import sys
@@ -841,6 +842,10 @@ def check_loopback(host: str) -> None:
     raise ValueError(f'the sandbox only listens on loopback (127.0.0.1, ::1, localhost), not {host!r}')
 
 
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='services_sandbox', description=__doc__.split('\n')[0])
     parser.add_argument('--host', default='127.0.0.1', help='loopback address to listen on (default 127.0.0.1)')
@@ -859,9 +864,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f'services_sandbox: {exc}', file=sys.stderr)
         return 2
     print(server.url, flush=True)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         server.stop()
