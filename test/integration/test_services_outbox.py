@@ -65,6 +65,8 @@ def test_no_coverage_queues_then_sends_once_when_coverage_returns(executor, sand
     assert 'coverage' in queued.content['message']['en'] and '网络' in queued.content['message']['zh']
     assert sandbox.store.count('food_orders') == 0
     assert executor.flush() == [] and car.told == []  # still offline: nothing sent, nothing told
+    car.now += 42
+    assert executor.outbox.counts() == {'pending': 1, 'delivered': 0, 'failed': 0, 'oldest_pending_age_s': 42.0}
 
     car.online = True
     outcomes = executor.flush()
@@ -76,6 +78,7 @@ def test_no_coverage_queues_then_sends_once_when_coverage_returns(executor, sand
     assert sandbox.store.count('food_orders') == 1
     assert executor.flush() == [] and len(car.told) == 1  # delivered once, told once
     assert [e.state for e in executor.outbox.entries()] == ['delivered']
+    assert executor.outbox.counts()['pending'] == 0 and executor.outbox.counts()['delivered'] == 1
     # the driver repeating the confirmed request gets the stored result, not a second order
     assert order(executor, 'offline-order-01').content['order']['order_id'] == told.content['order']['order_id']
     assert sandbox.store.count('food_orders') == 1

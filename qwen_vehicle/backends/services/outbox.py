@@ -113,6 +113,17 @@ class Outbox(_Db):
             rows = self._conn.execute(f'SELECT * FROM outbox WHERE {where} ORDER BY created_at').fetchall()
         return [_entry(r) for r in rows]
 
+    def counts(self) -> dict[str, Any]:
+        """{'pending': n, 'delivered': n, 'failed': n, 'oldest_pending_age_s': seconds or None} for diagnostics."""
+        with self._lock:
+            rows = self._conn.execute('SELECT state, COUNT(*), MIN(created_at) FROM outbox GROUP BY state').fetchall()
+        out: dict[str, Any] = {'pending': 0, 'delivered': 0, 'failed': 0, 'oldest_pending_age_s': None}
+        for state, count, oldest in rows:
+            out[state] = count
+            if state == 'pending':
+                out['oldest_pending_age_s'] = round(max(0.0, self.clock() - oldest), 1)
+        return out
+
     def record_attempt(self, key: str, error: str | None) -> None:
         self._update('UPDATE outbox SET attempts=attempts+1, last_error=?, updated_at=? WHERE key=?',
                      (error, self.clock(), key))
