@@ -20,7 +20,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from ..someip.gateway import GatewayConfig, SignalConsumer, SomeIpGateway, load_config, make_sd
+from ..someip import gateway as core
 from ..someip.runtime import Scheduler
 from ..someip.vehicle import ActuationResult
 from . import qos
@@ -84,7 +84,7 @@ class SomeIpGatewayNode(Node):
         super().__init__('someip_gateway', **kwargs)
         self.params = self._declare_params()
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.config: GatewayConfig = load_config(self.params.config)
+        self.config: core.GatewayConfig = core.load_config(self.params.config)
         self.config.sd.address = self.params.address  # every socket of this node binds the one address
         self.vehicle_client = VehicleClient(self, bridge=self.params.bridge, state_ttl=self.params.state_ttl)
         self.vehicle = RosVehicleAccess(self.vehicle_client, self.params.actuation_timeout)
@@ -97,16 +97,16 @@ class SomeIpGatewayNode(Node):
         try:
             if self.params.sd_enabled and self.config.sd.enabled:
                 sd_port = self.config.sd.port if self.params.sd_port < 0 else self.params.sd_port
-                self.sd = make_sd(self.config, self.scheduler, self.params.address, sd_port).start()
+                self.sd = core.make_sd(self.config, self.scheduler, self.params.address, sd_port).start()
             port = self.config.service_port if self.params.service_port < 0 else self.params.service_port
-            self.gateway = SomeIpGateway(self.config, self.vehicle, (self.params.address, port), sd=self.sd,
+            self.gateway = core.SomeIpGateway(self.config, self.vehicle, (self.params.address, port), sd=self.sd,
                                          scheduler=self.scheduler,
                                          actuation_timeout_s=self.params.actuation_timeout + 0.5).start()
             self.signals_pub = self.create_publisher(String, SIGNALS_TOPIC, qos.LATCHED_STATE)
             if self.config.consume:
                 if self.sd is None:
                     raise ValueError('consume: needs SOME/IP-SD (sd_enabled) to subscribe to remote services')
-                self.consumer = SignalConsumer(self.config, self._on_signal, self.sd).start()
+                self.consumer = core.SignalConsumer(self.config, self._on_signal, self.sd).start()
                 self.create_timer(self.params.signals_period, self._publish_signals)
         except Exception:
             self.close()
@@ -177,6 +177,9 @@ class SomeIpGatewayNode(Node):
             self.sd = None
         self.scheduler.close()
         self.vehicle.close()
+
+
+SomeIpGateway = SomeIpGatewayNode  # the name qwen_vehicle.bringup looks up
 
 
 def main(args=None) -> None:
