@@ -93,6 +93,7 @@ class _Clause:
     raw: str         # lower case
     norm: str        # lower case, numbers as digits
     question: bool = False   # ended with '?'
+    zh: bool = False         # has Chinese characters
 
 
 @dataclass
@@ -108,6 +109,8 @@ class _Turn:
     confidence: float = 1.0
     prev_device: str | None = None
     explicit_tools: set = field(default_factory=set)  # tools named by keywords, not inferred from context
+    clauses: list = field(default_factory=list)  # every clause of the utterance
+    used: set = field(default_factory=set)        # ids of clauses another clause took its details from
 
     def add(self, name: str, arguments: dict[str, Any], confidence: float = CONF_FULL, explicit: bool = True) -> None:
         if self.pending and self.pending.get('tool') == name:
@@ -133,7 +136,8 @@ class _Turn:
         if text not in self.replies:
             self.replies.append(text)
         self.kinds.append(kind)
-        self.confidence = min(self.confidence, confidence)
+        if kind != 'unknown':  # unknown clauses are weighed in _finish, once the whole utterance is seen
+            self.confidence = min(self.confidence, confidence)
 
 
 class IntentEngine:
@@ -169,7 +173,7 @@ class IntentEngine:
         today = _today(now)
         nfkc = normalize_text(text).strip()
         lang = detect_language(nfkc)
-        whole = _Clause(nfkc, nfkc.lower(), normalize_numbers(nfkc.lower()))
+        whole = _Clause(nfkc, nfkc.lower(), normalize_numbers(nfkc.lower()), zh=lang == 'zh')
         if not nfkc:
             return self._finish(self._turn(ctx, lang, today, unknown=True))
         if ctx.pending and lx.CANCEL_RE.match(whole.raw):
@@ -187,8 +191,12 @@ class IntentEngine:
             return self._finish(turn)
 
         turn = _Turn(ctx, lang, today)
-        for clause in _split(nfkc):
+        turn.clauses = _split(nfkc)
+        for clause in turn.clauses:
             self._clause(clause, turn)
+        if turn.used:  # a clause that only gave details to another is understood after all
+            turn.kinds = [k for k in turn.kinds if k != 'unknown'] or ['calls']
+            turn.replies = [r for r in turn.replies if r != replies.reply('unknown', lang)]
         if ctx.pending:
             pending_tool = ctx.pending.get('tool')
             fresh = bool(turn.explicit_tools) and pending_tool not in turn.explicit_tools
@@ -233,6 +241,8 @@ class IntentEngine:
         reply = ' '.join(turn.replies) if turn.replies else None
         if outcome in ('calls', 'clarify') and 'unknown' in kinds:
             reply = ' '.join(r for r in turn.replies if r != replies.reply('unknown', turn.lang)) or None
+        if outcome == 'unknown':
+            confidence = min(confidence, CONF_UNKNOWN)
         if not calls and not turn.clarification and reply is None:
             reply = replies.reply('unknown', turn.lang)
             confidence = min(confidence, CONF_UNKNOWN)
@@ -249,10 +259,10 @@ class IntentEngine:
             return
         has_defrost = bool(lx.DEVICE_RE['defrost'].search(raw))
         if not has_defrost:
-            for thing, pattern in lx.UNSUPPORTED:
-                if pattern.search(raw):
-                    turn.say('unsupported', replies.unsupported(thing, turn.lang), CONF_CANNOT)
-                    return
+            match = lx.UNSUPPORTED_RE.search(raw)
+            if match:
+                turn.say('unsupported', replies.unsupported(match.lastgroup, turn.lang), CONF_CANNOT)
+                return
         if lx.CHARGING_CONTROL_RE.search(raw):
             turn.say('unsupported', replies.unsupported('charging', turn.lang), CONF_CANNOT)
             return
@@ -332,7 +342,7 @@ class IntentEngine:
             if ctx.entities.get('restaurants'):
                 self._emit(turn, 'get_menu', [{'restaurant_id': self._entity(turn, c, 'restaurants')}])
                 return True
-        cuisine = next((name for name, pattern in lx.CUISINES if pattern.search(raw)), None)
+        cuisine = _cuisine(raw)
         if not (lx.FOOD_RE.search(raw) or cuisine):
             return False
         args: dict[str, Any] = {}
@@ -367,12 +377,10 @@ class IntentEngine:
         if lx.CANCEL_BOOKING_RE.search(raw):
             turn.say('unsupported', replies.unsupported('cancel_booking', turn.lang), CONF_CANNOT)
             return True
-        passengers = lx.PASSENGERS_RE.search(norm)
-        if passengers and turn.calls and turn.calls[-1].name == 'book_travel' and \
-                not lx.BOOK_VERB_RE.search(raw.replace('个人', '')):  # "订第二个，两个人"
-            turn.calls[-1].arguments['passengers'] = int(float(next(g for g in passengers.groups() if g)))
+        if self._travel_detail(c, turn):
             return True
-        travel_words = (lx.TRAIN_RE.search(raw) or lx.FLIGHT_RE.search(raw) or lx.HOTEL_RE.search(raw))
+        travel_words = (lx.TRAIN_RE.search(raw) or lx.FLIGHT_RE.search(raw) or lx.HOTEL_RE.search(raw) or
+                        lx.ZH_FLY_TO_CITY_RE.search(raw))
         if lx.CHANGE_BOOKING_RE.search(raw) and (ordinal is not None or re.search(
                 r'booking|reservation|ticket|改签|预订|车票|机票', raw)) and (
                 ctx.entities.get('bookings') or 'get_itinerary' in last_tools or re.search(r'booking|reservation|'
@@ -410,8 +418,15 @@ class IntentEngine:
                 args['nights'] = 1
             self._emit(turn, 'search_hotels', [args])
             return True
-        tool = 'search_flights' if lx.FLIGHT_RE.search(raw) else 'search_trains'
+        tool = 'search_flights' if lx.FLIGHT_RE.search(raw) or lx.ZH_FLY_TO_CITY_RE.search(raw) else 'search_trains'
         origin, destination = _route(c)
+        if destination is None:  # "我要去深圳出差，帮我订机票": the place is in another clause
+            for other in turn.clauses:
+                if other is not c and _route(other)[1]:
+                    origin, destination = origin or _route(other)[0], _route(other)[1]
+                    turn.used.add(id(other))
+                    date = date or _date(other, turn.today)
+                    break
         args = {'destination': destination}
         if origin:
             args['origin'] = origin
@@ -419,6 +434,29 @@ class IntentEngine:
             args['date'] = date
         self._emit(turn, tool, [args])
         return True
+
+    def _travel_detail(self, c: _Clause, turn: _Turn) -> bool:
+        """A clause that only adds a detail to the travel call just before it: "住三晚", "for two people"."""
+        if not turn.calls or lx.TRAIN_RE.search(c.raw) or lx.FLIGHT_RE.search(c.raw) or lx.HOTEL_RE.search(c.raw):
+            return False
+        last = turn.calls[-1]
+        passengers = lx.PASSENGERS_RE.search(c.norm)
+        nights = lx.NIGHTS_RE.search(c.norm)
+        date = _date(c, turn.today)
+        if last.name == 'book_travel' and passengers and not lx.BOOK_VERB_RE.search(c.raw.replace('个人', '')):
+            last.arguments['passengers'] = int(float(next(g for g in passengers.groups() if g)))
+            return True
+        if last.name == 'search_hotels' and (nights or date):
+            if nights:
+                last.arguments['nights'] = int(float(next(g for g in nights.groups() if g)))
+            if date:
+                last.arguments.setdefault('check_in', date)
+            return True
+        short = len(c.raw.split()) <= 4 if turn.lang == 'en' else len(c.raw) <= 8
+        if last.name in ('search_trains', 'search_flights') and date and short:
+            last.arguments.setdefault('date', date)
+            return True
+        return False
 
     # ---- read tools ---------------------------------------------------------------------------------------------
     def _query(self, c: _Clause, turn: _Turn) -> bool:
@@ -454,7 +492,7 @@ class IntentEngine:
         return True
 
     def _is_question(self, c: _Clause) -> bool:
-        if detect_language(c.raw) == 'zh':
+        if c.zh:
             return bool(lx.ZH_QUESTION_RE.search(c.raw)) and not lx.ZH_ACTION_RE.search(c.raw)
         if lx.EN_REQUEST_RE.search(c.raw):
             return False
@@ -613,6 +651,8 @@ class IntentEngine:
                         continue
                     turn.add(call.name, {**call.arguments, 'zone': zone}, CONF_FULL, explicit=False)
             return True
+        if number is not None and lx.NON_SETTING_UNIT_RE.search(norm):
+            return False  # "3 nights", "两个人": not a setting
         if number is not None or direction:
             confidence = CONF_FULL
             if device is None:
@@ -785,6 +825,9 @@ def _today(now: dt.datetime | dt.date | None) -> dt.date:
     return now.date() if isinstance(now, dt.datetime) else now
 
 
+_CJK = re.compile(r'[\u3400-\u4dbf\u4e00-\u9fff]')
+
+
 def _split(text: str) -> list[_Clause]:
     """Clauses of an utterance, each with its original-case, lower-case and digits forms."""
     pieces: list[tuple[str, bool]] = []
@@ -799,7 +842,8 @@ def _split(text: str) -> list[_Clause]:
         if not piece:
             continue
         for part in _split_zones(piece):
-            clauses.append(_Clause(part, part.lower(), normalize_numbers(part.lower()), question))
+            lower = part.lower()
+            clauses.append(_Clause(part, lower, normalize_numbers(lower), question, _CJK.search(lower) is not None))
     return clauses
 
 
@@ -902,6 +946,13 @@ def _ordinal(c: _Clause) -> int | None:
     return 0  # "the top one"
 
 
+def _cuisine(raw: str) -> str | None:
+    match = lx.CUISINE_RE.search(raw)
+    if not match:
+        return None
+    return lx.CUISINE_NAMES[match.lastgroup]
+
+
 def _tracking_number(orig: str) -> str | None:
     match = lx.TRACKING_NUMBER_RE.search(orig)
     if not match:
@@ -938,7 +989,7 @@ def _canonical_city(name: str) -> str | None:
 def _route(c: _Clause) -> tuple[str | None, str | None]:
     """(origin, destination) of a train or flight request."""
     origin = destination = None
-    if detect_language(c.raw) == 'zh':
+    if c.zh:
         for match in lx.ZH_CITY_RE.finditer(c.raw):
             if c.raw[max(match.start() - 1, 0):match.start()] == '从':
                 origin = lx.CITIES_ZH[match.group(0)]
@@ -964,7 +1015,7 @@ def _route(c: _Clause) -> tuple[str | None, str | None]:
 
 
 def _hotel_city(c: _Clause) -> str | None:
-    if detect_language(c.raw) == 'zh':
+    if c.zh:
         match = lx.ZH_CITY_RE.search(c.raw)
         if match:
             return lx.CITIES_ZH[match.group(0)]
@@ -980,14 +1031,14 @@ def _hotel_city(c: _Clause) -> str | None:
 
 
 def _place_named(c: _Clause) -> bool:
-    if detect_language(c.raw) == 'zh':
+    if c.zh:
         return bool(lx.ZH_CITY_RE.search(c.raw))
     return bool(re.search(r'\b(?:to|in|from)\s+[a-z]', c.norm))
 
 
 def _bare_place(c: _Clause) -> str | None:
     """A city given as the answer to "where to?": 'Shanghai', 'to Hangzhou please', '去上海'."""
-    if detect_language(c.raw) == 'zh':
+    if c.zh:
         match = lx.ZH_CITY_RE.search(c.raw)
         if match:
             return lx.CITIES_ZH[match.group(0)]

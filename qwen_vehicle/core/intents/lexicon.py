@@ -25,7 +25,7 @@ CLAUSE_SPLIT = re.compile(r'[,;!?，。；！？、]+|(?<!\d)\.(?!\d)|\s+(?:and 
                    r'(?<=[\u4e00-\u9fff])再(?=帮|给|告诉|查|打开|关闭|找|订|看)|'
                    r'(?<=[\u4e00-\u9fff])(?:和|并)(?=打开|关闭|关掉|告诉|查|调|设|找|订|帮)', re.I)
 LEADING_FILLER = _re(r'^(?:(?:and|so|ok|okay|hey|um|uh|oh|please|now|also|then|just|再|还|请|麻烦|帮我|给我|那|那就|'
-                     r'然后|好的|好|嗯|哦|那么|现在)\s*[,，]?\s*)+')
+                     r'然后|好的|嗯|哦|那么|那就|现在)\s*[,，]?\s*)+')
 FILLER_ONLY = _re(r'^(?:please|thanks?|thank you|ok|okay|now|yes|right|and|so|um|uh|then|请|好|好的|嗯|哦|吧|啊|谢谢|'
                   r'然后|麻烦了|一下|帮我|就这样)?$')
 
@@ -51,7 +51,7 @@ DEVICES: list[tuple[str, re.Pattern]] = [
                    r'air circulation|circulation|fresh air|outside air|external air|outer circulation|内循环|外循环|循环|'
                    r'新风')),
     ('fan', _re(r'\bfans?\b|blower|air ?flow|fan speed|ventilation|\bwind\b|风量|风速|风扇|鼓风|风力|(?<![冷暖通])风(?![景格险光挡窗])')),
-    ('ac', _re(r'\ba/?c\b|aircon|air[ -]?con(?:ditioning|ditioner)?\b|air conditioning|climate control|\bcooling\b|'
+    ('ac', _re(r'\ba/?c\b|\ba c\b|aircon|air[ -]?con(?:ditioning|ditioner)?\b|air conditioning|climate control|\bcooling\b|'
                r'空调|冷气|制冷')),
     ('temp', _re(r'temperature|\btemps?\b|degrees?|°|celsius|fahrenheit|\bwarm(?:er|th)?\b|\bcool(?:er)?\b|'
                  r'\bcold(?:er)?\b|\bhot(?:ter)?\b|chilly|freezing|\bheat\b|\bheating\b|\bheater\b|stuffy|'
@@ -70,10 +70,10 @@ ABS_TO_RE = _re(rf'(?:\bto|\bat|=|调到|调成|调为|设为|设成|设置为|�
 # relative changes: direction words, checked on normalized text
 FEEL_UP_RE = _re(r"i'?m (?:a bit |a little |so |really |very )?(?:cold|freezing|chilly)|i am (?:cold|freezing)|"
                  r"(?:too|so|very|a bit|a little) (?:cold|chilly)\b|it'?s (?:cold|freezing|chilly)|freezing|"
-                 r'(?:太|好|有点|有些|很|真)(?:冷|凉)|冷死|冻死')
+                 r'(?:太|好|有点|有些|很|真)(?:冷|凉)|冷死|冻死|我(?:好|很|有点|有些|觉得|感觉)?(?:冷|凉)(?!气)')
 FEEL_DOWN_RE = _re(r"i'?m (?:a bit |a little |so |really |very )?(?:hot|warm|sweating|boiling)|i am (?:hot|warm)|"
                    r"(?:too|so|very|a bit|a little) (?:hot|warm|stuffy)\b|it'?s (?:hot|boiling|stuffy)|stuffy|boiling|"
-                   r'(?:太|好|有点|有些|很|真)(?:热|闷)|热死|闷死')
+                   r'(?:太|好|有点|有些|很|真)(?:热|闷)|热死|闷死|我(?:好|很|有点|有些|觉得|感觉)?(?:热|闷)')
 UP_RE = _re(r'warmer|hotter|warm (?:it )?up|heat (?:it )?up|more heat|\bhigher\b|\braise\b|\bincrease\b|turn (?:it )?up|'
             r'\bup\b|\bmore\b|stronger|faster|\bboost\b|crank|bump|'
             r'调高|升高|提高|增加|加大|调大|开大|升温|高一?点|高些|暖和|暖一?点|热一?点|大一?点|大些|强一?点|'
@@ -255,6 +255,7 @@ CITIES_EN = {v.lower().replace("'", ''): v for v in CITIES_ZH.values()}
 CITIES_EN.update({'xian': "Xi'an", 'canton': 'Guangzhou', 'peking': 'Beijing', 'hongkong': 'Hong Kong',
                   'macao': 'Macau'})
 ZH_CITY_RE = _re('|'.join(sorted(CITIES_ZH, key=len, reverse=True)))
+ZH_FLY_TO_CITY_RE = _re(rf'飞(?:往|去|到)?(?:{ZH_CITY_RE.pattern})')
 _EN_PLACE_STOP = (r'tomorrow|today|tonight|on|next|this|for|from|at|in|by|the day|and|leaving|departing|around|'
                   r'please|departure|with|arriving|after|before|coming|early|late|morning|afternoon|evening|'
                   + _WD_ALT + '|' + _MONTH_ALT)
@@ -267,3 +268,12 @@ ZH_TO_PLACE_RE = _re(r'(?:去|到|飞往|飞去|飞到|飞|往|至)([\u4e00-\u9f
                      r'宾馆|明天|后天|今天|下周|$)')
 ZH_FROM_PLACE_RE = _re(r'从([\u4e00-\u9fff]{2,3}?)(?=到|去|飞|出发|回)')
 ZH_IN_PLACE_RE = _re(r'(?:在|去|到)([\u4e00-\u9fff]{2,3}?)(?=的|订|找|住|酒店|宾馆|$)|([\u4e00-\u9fff]{2,3}?)(?=的酒店|的宾馆)')
+
+# a number with one of these units is not a climate setting ("住3晚", "2 people")
+NON_SETTING_UNIT_RE = _re(r'\d+\s*(?:晚|夜|nights?|人|people|persons|passengers|公里|km|kilomet|个|份|张|号|日|月|天|'
+                          r'days?|点|:|hours?|minutes?|分钟|小时|岁|元|块|dollars?|yuan|%|percent|号线|楼)')
+
+# one search instead of one per entry (named groups; the leftmost match wins, then the first listed)
+UNSUPPORTED_RE = _re('|'.join(f'(?P<{name}>{pattern.pattern})' for name, pattern in UNSUPPORTED))
+CUISINE_NAMES = {f'c{i}': name for i, (name, _) in enumerate(CUISINES)}
+CUISINE_RE = _re('|'.join(f'(?P<c{i}>{pattern.pattern})' for i, (_, pattern) in enumerate(CUISINES)))
