@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import can
@@ -254,7 +254,7 @@ class Actuator:
         sig = self.map.signals[path]
         now = self.clock()
         handle._t0, handle._deadline, handle._target = now, now + sig.actuator.timeout, target
-        handle._sent_after = time.monotonic()
+        handle._sent_after = now
         event.value = target
         with self._lock:
             old = self._pending.pop(path, None)
@@ -318,7 +318,7 @@ class Actuator:
     def _emit(self, event: CommandEvent) -> None:
         if self.on_event is not None:
             try:
-                self.on_event(event)
+                self.on_event(replace(event))
             except Exception:  # noqa: BLE001 - a listener must not break actuation
                 log.exception('actuation event listener failed')
 

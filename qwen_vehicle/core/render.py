@@ -18,7 +18,7 @@ PHRASES = {
         'not_understood': "Sorry, I didn't catch that. You can ask me about the climate, the battery, where you are, "
                           'food, trips or parcels.',
         'cancelled': 'OK, cancelled.', 'confirmation_expired': 'The request timed out and was cancelled.',
-        'confirm_other_zone': 'Only the {zone} seat can confirm that request.',
+        'confirm_other_zone': 'Only the {zone} can confirm that request.',
         'internal_error': 'Sorry, something went wrong; nothing was changed.', 'shutdown': 'The assistant is shutting down.',
         'confirm': '{what}. Shall I go ahead? Say "confirm" or "cancel".',
         'deferred': "I'll do that once the car is parked.",
