@@ -58,6 +58,10 @@ FOLLOW_ORDINAL = {
     'get_itinerary': ('bookings', None), 'food_order_status': ('orders', None),
 }
 
+# the arguments that carry an id of each entity list, for "it" / "that one"
+ENTITY_ARGUMENTS = {'parcels': ('tracking_number',), 'restaurants': ('restaurant_id',), 'orders': ('order_id',),
+                    'offers': ('new_offer_id', 'offer_id'), 'bookings': ('booking_id',)}
+
 CONF_FULL, CONF_DEFAULTED, CONF_GUESS, CONF_CLARIFY, CONF_CANNOT = 1.0, 0.9, 0.7, 0.9, 0.9
 CONF_IRRELEVANT, CONF_UNKNOWN, CONF_PARTIAL = 0.2, 0.1, 0.5
 
@@ -760,14 +764,25 @@ class IntentEngine:
         return turn
 
     def _entity(self, turn: _Turn, c: _Clause, key: str, allow_single: bool = True) -> Any:
-        """The id "the second one" / "it" points at in context.entities[key]; None when it cannot tell."""
+        """The id "the second one" / "it" points at in context.entities[key]; None when it cannot tell.
+
+        With no ordinal: the only item, else the item the last plan acted on ("track the first one" then
+        "redirect it to the locker")."""
         items = turn.ctx.entities.get(key) or []
-        if not isinstance(items, (list, tuple)) or not items:
-            return None
+        if not isinstance(items, (list, tuple)):
+            items = []
         index = _ordinal(c)
         if index is None:
             if len(items) == 1 and (allow_single or lx.THIS_ONE_RE.search(c.raw)):
                 return items[0]
+            last = turn.ctx.last_plan
+            for call in reversed(last.calls if last else []):
+                for argument in ENTITY_ARGUMENTS.get(key, ()):
+                    value = call.arguments.get(argument)
+                    if isinstance(value, str) and value:
+                        return value
+            return None
+        if not items:
             return None
         try:
             return items[index]

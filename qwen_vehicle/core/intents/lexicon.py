@@ -174,7 +174,7 @@ HOTEL_RE = _re(r'hotels?|motel|\bhostel|\binn\b|accommodation|place to stay|some
 ITINERARY_RE = _re(r'itinerary|my trips?\b|my bookings|my reservations|travel plans?|upcoming trips?|my schedule|'
                    r'行程|我的预订|出行计划|旅行计划|预订记录')
 CHANGE_BOOKING_RE = _re(r'change (?:my |the )?(?:booking|reservation|ticket|trip)|switch (?:my |the )?(?:booking|'
-                        r'reservation|ticket)|reschedule|rebook|swap (?:it|my)|改签|换成|改成|改到|换到|换一?个|改订|换票')
+                        r'reservation|ticket)|(?:change|switch|move) (?:it|that) to|reschedule|rebook|swap (?:it|my)|改签|换成|改成|改到|换到|换一?个|改订|换票')
 CANCEL_BOOKING_RE = _re(r'cancel (?:my |the )?(?:booking|reservation|ticket|trip|hotel|flight|train)|退票|取消(?:预订|行程|订票|酒店)')
 BOOK_VERB_RE = _re(r'\bbook\b|\breserve\b|\bbuy\b|\btake\b|\bget\b|\bgo with\b|\bi\'ll take\b|\bpick\b|\bchoose\b|'
                    r'订|买|预订|预定|就要|选|要')
