@@ -430,10 +430,12 @@ class ServiceDiscovery:
     def _retry_subscriptions(self) -> None:
         now = time.monotonic()
         for sub in list(self.subscriptions):
-            if not sub.acked and now - sub.last_sent >= self.timing.subscribe_retry:
-                remote = self.remote(sub.service_id, sub.instance_id)
-                if remote is not None:
-                    self._send_subscribe(sub, remote, self.timing.ttl)
+            remote = self.remote(sub.service_id, sub.instance_id)
+            if remote is None and sub.acked:
+                log.info('service 0x%04x.%d: offer TTL expired', sub.service_id, sub.instance_id)
+                self._set_acked(sub, False)   # the offer's TTL ran out without renewal
+            elif remote is not None and not sub.acked and now - sub.last_sent >= self.timing.subscribe_retry:
+                self._send_subscribe(sub, remote, self.timing.ttl)
 
     # -- receiving
     def _on_datagram(self, data: bytes, sender: Address) -> None:

@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .runtime import Address, Scheduler, UdpEndpoint
+from .runtime import Address, UdpEndpoint
 from .serialization import EMPTY, Codec, SerializationError, StringCodec
 from .wire import Message, MessageType, ReturnCode, SomeIpParseError, parse_datagram, return_code_name
 
@@ -271,8 +271,8 @@ class ServiceSkeleton:
                           0, 0, self.interface.major_version)
         data = message.pack()
         for endpoint in targets:
-            self.server.endpoint.send(data, endpoint)
             self.server.stats.notifications_sent += 1
+            self.server.endpoint.send(data, endpoint)
 
 
 _MISSING = object()
@@ -333,8 +333,8 @@ class SomeIpServer:
     def _send_error(self, request: Message, sender: Address, code: int, reason: str) -> None:
         if request.message_type != MessageType.REQUEST:
             return  # fire-and-forget and events are never answered
+        self.stats.errors_sent += 1  # counted before sending: the peer may look at stats once it has the answer
         self.endpoint.send(request.reply(encode_error_reason(reason), code).pack(), sender)
-        self.stats.errors_sent += 1
 
     def _handle(self, message: Message, sender: Address) -> None:
         self.stats.received += 1
@@ -399,8 +399,8 @@ class SomeIpServer:
             log.error('%s: response does not serialize: %s', spec.name, error)
             self._send_error(message, sender, ReturnCode.E_NOT_OK, 'response does not serialize')
             return
-        self.endpoint.send(message.reply(payload).pack(), sender)
         self.stats.responses_sent += 1
+        self.endpoint.send(message.reply(payload).pack(), sender)
 
 
 EventCallback = Callable[[Any, Message], None]

@@ -213,3 +213,15 @@ def test_shipped_config_loads():
     climate = config.service('VehicleClimate')
     assert climate.service_id == 0x4102 and climate.method('SetTargetTemperature').id == 1
     assert config.service('VehicleBattery').event('BatteryStatus').cycle_s == 1.0
+
+
+def test_offer_ttl_expiry_drops_the_subscription(rig):
+    states = []
+    server_sd, client_sd = rig['server_sd'], rig['client_sd']
+    client_sd.timing.subscribe_retry = 0.05
+    client_sd.subscribe(0x4101, 1, 1, 1, ('127.0.0.1', 9), states.append)
+    assert wait_for(lambda: states == [True])
+    server_sd.peers = []          # the server's cyclic offers no longer reach us
+    remote = client_sd.remotes[(0x4101, 1)]
+    remote.expires = time.monotonic() + 0.1   # as if its 3 s TTL were nearly over
+    assert wait_for(lambda: states[-1] is False and client_sd.remote(0x4101, 1) is None, timeout=2.0)
