@@ -240,3 +240,60 @@ def build_tiny_checkpoint(path: Path, template: str = HERMES_TEMPLATE, seed: int
     model = Qwen2ForCausalLM(config)
     model.save_pretrained(str(path))
     return path
+
+
+class ForcedCompletion:
+    """A logits processor that makes a random-weight model write given completions, one per model round.
+
+    Works with our decode loop and with `model.generate(logits_processor=[...])`: a new round is detected when the
+    sequence does not grow by exactly one token. `steps` counts the tokens forced so far (to see when a call ran).
+    """
+
+    def __init__(self, tokenizer, completions, stop_token: str = '<|im_end|>'):
+        stop_id = tokenizer.convert_tokens_to_ids(stop_token)
+        self.rounds = [list(tokenizer(c, add_special_tokens=False)['input_ids']) + [stop_id] for c in completions]
+        self.round, self.pos, self.steps = -1, 0, 0
+        self._last_len = None
+
+    def reset(self):
+        self.round, self.pos, self.steps, self._last_len = -1, 0, 0, None
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        n = input_ids.shape[1]
+        if self._last_len is None or n != self._last_len + 1:
+            self.round += 1
+            self.pos = 0
+        self._last_len = n
+        ids = self.rounds[min(self.round, len(self.rounds) - 1)]
+        token = ids[min(self.pos, len(ids) - 1)]
+        self.pos += 1
+        self.steps += 1
+        forced = torch.full_like(scores, float('-inf'))
+        forced[..., token] = 0.0
+        return forced
+
+
+class BiasToken:
+    """Adds `bias` to one token's logit (to make a random model want to open a tool call)."""
+
+    def __init__(self, token_id: int, bias: float = 50.0):
+        self.token_id, self.bias = token_id, bias
+
+    def __call__(self, input_ids, scores):
+        scores = scores.clone()
+        scores[..., self.token_id] += self.bias
+        return scores
+
+
+_CHECKPOINTS: dict[tuple[str, str], Path] = {}
+
+
+def tiny_checkpoint(tmp_path_factory, dialect: str = 'hermes') -> Path:
+    """Build each dialect's tiny checkpoint once per test session."""
+    key = (str(tmp_path_factory.getbasetemp()), dialect)
+    if key not in _CHECKPOINTS:
+        template = XML_TEMPLATE if dialect == 'xml' else HERMES_TEMPLATE
+        _CHECKPOINTS[key] = build_tiny_checkpoint(tmp_path_factory.mktemp(f'tiny-qwen-{dialect}'), template)
+    return _CHECKPOINTS[key]
