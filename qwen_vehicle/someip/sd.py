@@ -500,6 +500,10 @@ class ServiceDiscovery:
                       and o.instance_id == entry.instance_id), None)
         endpoint = entry.endpoint()
         ok = False
+        if endpoint is not None and endpoint[0] != sender[0]:
+            # events go only to the host that asked: no reflecting a stream onto a third party
+            log.info('Nack: subscriber %s names endpoint %s of another host', sender, endpoint)
+            endpoint = None
         if offer is not None and endpoint is not None and entry.major_version in (ANY_MAJOR, offer.major_version):
             ttl_s = float('inf') if entry.ttl == TTL_INFINITE else float(entry.ttl)
             ok = bool(offer.on_subscribe(entry.eventgroup_id, endpoint, ttl_s))

@@ -2,6 +2,7 @@
 vehicle signals, actuating methods whose refusals come back as SOME/IP errors with the reason, fields, and the
 consumer that turns a remote service's events back into signal updates. The vehicle is the in-process fake."""
 import copy
+import logging
 import socket
 import threading
 import time
@@ -9,10 +10,12 @@ from concurrent.futures import Future
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from qwen_vehicle.paths import share_path
 from qwen_vehicle.someip.gateway import ConfigError, SignalConsumer, SomeIpGateway, load_config, make_sd
 from qwen_vehicle.someip.runtime import Scheduler
+from qwen_vehicle.someip.sd import SUBSCRIBE_EVENTGROUP, Entry, Ipv4Option, SdMessage
 from qwen_vehicle.someip.service import ServiceError, SomeIpClient, decode_error_reason
 from qwen_vehicle.someip.vehicle import InMemoryVehicle
 from qwen_vehicle.someip.wire import Message, MessageType, ReturnCode, parse
@@ -225,3 +228,85 @@ def test_offer_ttl_expiry_drops_the_subscription(rig):
     remote = client_sd.remotes[(0x4101, 1)]
     remote.expires = time.monotonic() + 0.1   # as if its 3 s TTL were nearly over
     assert wait_for(lambda: states[-1] is False and client_sd.remote(0x4101, 1) is None, timeout=2.0)
+
+
+def test_events_follow_their_configured_cycle_times():
+    config = load_config('someip.yaml')   # shipped cycles: location 200 ms, climate 500 ms
+    vehicle = InMemoryVehicle({LAT: 1.0, LON: 2.0})
+    gateway = SomeIpGateway(config, vehicle, ('127.0.0.1', 0)).start()
+    stamps = {'LocationStatus': [], 'ClimateStatus': []}
+    try:
+        with SomeIpClient() as client:
+            for name, event in (('VehicleLocation', 'LocationStatus'), ('VehicleClimate', 'ClimateStatus')):
+                proxy = client.proxy(config.service(name), gateway.address)
+                proxy.on_event(event, lambda value, message, e=event: stamps[e].append(time.monotonic()))
+                gateway.skeletons[name].subscribe(1, client.address, ttl_s=10)
+            assert wait_for(lambda: len(stamps['ClimateStatus']) >= 4, timeout=5)
+    finally:
+        gateway.close()
+    for event, cycle in (('LocationStatus', 0.2), ('ClimateStatus', 0.5)):
+        gaps = sorted(b - a for a, b in zip(stamps[event], stamps[event][1:]))
+        median = gaps[len(gaps) // 2]
+        assert 0.5 * cycle < median < 1.5 * cycle, (event, gaps)
+
+
+@pytest.fixture(scope='module')
+def fuzz_gateway():
+    config = fast_config()
+    scheduler = Scheduler()
+    sd = make_sd(config, scheduler, port=0).start()
+    gateway = SomeIpGateway(config, InMemoryVehicle({SOC: 50.0}, policy=policy), ('127.0.0.1', 0), sd=sd,
+                            scheduler=scheduler).start()
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.bind(('127.0.0.1', 0))
+    errors = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = errors.append
+    logging.getLogger('qwen_vehicle.someip').addHandler(handler)
+    yield gateway, sd, sender, errors
+    logging.getLogger('qwen_vehicle.someip').removeHandler(handler)
+    sender.close()
+    gateway.close()
+    sd.close()
+    scheduler.close()
+
+
+SET_TEMPERATURE = Message(0x4102, 0x0001, MessageType.REQUEST, bytes.fromhex('0041b40000'), 1, 1, 1).pack()
+SD_SUBSCRIBE = SdMessage([Entry(SUBSCRIBE_EVENTGROUP, 0x4101, 1, 1, 3, eventgroup_id=1,
+                                options=[Ipv4Option('127.0.0.1', 9)])]).pack()
+
+
+def _mutations(valid):
+    return st.one_of(
+        st.integers(0, len(valid) - 1).map(lambda n: valid[:n]),
+        st.lists(st.tuples(st.integers(0, len(valid) - 1), st.integers(0, 255)), min_size=1, max_size=6).map(
+            lambda flips: bytes(dict(flips).get(i, b) for i, b in enumerate(valid))),
+        st.binary(max_size=8).map(lambda tail: valid + tail))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(_mutations(SET_TEMPERATURE).map(lambda d: ('service', d)),
+                 _mutations(SD_SUBSCRIBE).map(lambda d: ('sd', d)),
+                 st.binary(max_size=100).map(lambda d: ('sd', d))))
+def test_malformed_packets_never_crash_the_gateway(fuzz_gateway, target_and_data):
+    gateway, sd, sender, _ = fuzz_gateway
+    target, data = target_and_data
+    sender.sendto(data, gateway.address if target == 'service' else sd.address)
+
+
+def test_gateway_still_serves_after_the_fuzzing(fuzz_gateway):
+    gateway, sd, _, errors = fuzz_gateway
+    with SomeIpClient() as client:
+        climate = client.proxy(gateway.config.service('VehicleClimate'), gateway.address)
+        assert climate.call('SetTargetTemperature', {'zone': 'driver', 'value': 20.0}) == {'status': 'done'}
+    assert gateway.server.stats.malformed > 0 and sd.malformed > 0   # the fuzzing reached both endpoints
+    assert gateway.server.endpoint._thread.is_alive() and sd.unicast._thread.is_alive()
+    assert errors == []   # nothing escaped into a receive loop
+
+
+def test_subscription_for_another_hosts_endpoint_is_nacked(rig):
+    states = []
+    rig['client_sd'].subscribe(0x4101, 1, 1, 1, ('127.0.0.99', 40000), states.append)
+    assert wait_for(lambda: states)
+    assert states[0] is False
+    assert rig['gateway'].skeletons['VehicleBattery'].subscribers(1) == []
