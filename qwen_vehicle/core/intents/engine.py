@@ -626,6 +626,17 @@ class IntentEngine:
         if off and number is None and direction == 0:
             turn.add('set_air_conditioning', {'value': False})
             return
+        if number is None and not lx.AC_TEMPERATURE_RE.search(raw):
+            if lx.MAX_RE.search(raw):  # "空调开到最大", "A/C on full": on, blower at the top
+                turn.add('set_air_conditioning', {'value': True})
+                turn.add('set_fan_level', {'value': 7})
+                return
+            stronger, weaker = lx.AC_STRONGER_RE.search(raw), lx.AC_WEAKER_RE.search(raw)
+            if stronger or weaker:  # "crank the A/C", "空调开大一点": more or less blower
+                base = self._current(turn, 'fan', None)
+                step = 1 if stronger else -1
+                self._emit(turn, 'set_fan_level', [{'value': None if base is None else base + step}])
+                return
         if number is None and direction == 0:
             on = bool(lx.ON_RE.search(raw))
             turn.add('set_air_conditioning', {'value': True}, CONF_FULL if on else CONF_DEFAULTED)
@@ -659,6 +670,10 @@ class IntentEngine:
             return False  # "3 nights", "两个人": not a setting
         if number is not None or direction:
             confidence = CONF_FULL
+            if re.search(r'\d\s*(?:degrees?|°|度)', norm):
+                device = 'temp'  # "22 degrees" after the fan is still a temperature
+            elif re.search(r'\d\s*(?:levels?|档|挡|级)', norm) and device not in ('fan', 'seat'):
+                device = 'fan'
             if device is None:
                 if number is None and not re.search(r'higher|lower|up|down|more|less|高|低|大|小', raw):
                     return False
@@ -1063,7 +1078,11 @@ def _bare_place(c: _Clause) -> str | None:
     city = destination or _hotel_city(c)
     if city:
         return city
-    words = re.sub(r'^(?:to|in|at)\s+|\s+please$|[.!]$', '', c.norm).strip()
+    words = c.norm
+    for pattern in (lx.REL_DAY_RE, lx.IN_DAYS_RE, lx.EN_WEEKDAY_RE, lx.EN_MONTH_DAY_RE, lx.ISO_DATE_RE):
+        words = pattern.sub(' ', words)  # "Shanghai tomorrow": the date is taken separately
+    words = re.sub(r'\s+', ' ', words)
+    words = re.sub(r'^(?:to|in|at)\s+|\s+(?:please|on|for)$|[.!]$', '', words.strip()).strip()
     if re.fullmatch(r"[a-z][a-z' -]{1,30}", words) and len(words.split()) <= 3:
         return _canonical_city(words)
     return None

@@ -24,8 +24,8 @@ CLAUSE_SPLIT = re.compile(r'[,;!?，。；！？、]+|(?<!\d)\.(?!\d)|\s+(?:and 
                    r'(?:然后|并且|顺便|同时|另外|接着|之后)|(?:还有|以及)(?=告诉|帮|查|打开|关闭|把|给)|'
                    r'(?<=[\u4e00-\u9fff])再(?=帮|给|告诉|查|打开|关闭|找|订|看)|'
                    r'(?<=[\u4e00-\u9fff])(?:和|并)(?=打开|关闭|关掉|告诉|查|调|设|找|订|帮)', re.I)
-LEADING_FILLER = _re(r'^(?:(?:and|so|ok|okay|hey|um|uh|oh|please|now|also|then|just|再|还|请|麻烦|帮我|给我|那|那就|'
-                     r'然后|好的|嗯|哦|那么|那就|现在)\s*[,，]?\s*)+')
+LEADING_FILLER = _re(r'^(?:(?:and|so|ok|okay|hey|um|uh|oh|please|now|also|then|just|再|请|麻烦|帮我|给我|那|那就|'
+                     r'然后|好的|嗯|哦|那么|那就)\s*[,，]?\s*)+')
 FILLER_ONLY = _re(r'^(?:please|thanks?|thank you|ok|okay|now|yes|right|and|so|um|uh|then|请|好|好的|嗯|哦|吧|啊|谢谢|'
                   r'然后|麻烦了|一下|帮我|就这样)?$')
 
@@ -46,11 +46,12 @@ DEVICES: list[tuple[str, re.Pattern]] = [
                  r'warm (?:up )?(?:my |the )?seats?|seats? (?:heating|heater|warmer)|(?:my |the )?seats? (?:is|are) '
                  r'(?:cold|freezing)|butt warmer|座椅加热|加热座椅|座椅加温|座位加热|座椅(?:热|暖|冷|凉)|坐垫加热|座椅.{0,4}(?:档|级)')),
     ('defrost', _re(r'defrost(?:er|ing)?|de-?fog(?:ger|ging)?|de-?mist(?:er|ing)?|de-?ic(?:e|er|ing)|fogg(?:ed|ing|y)|'
-                    r'fogging up|steamed up|misted up|除霜|除雾|去雾|化霜|起雾|除冰|雾气|哈气')),
+                    r'fogging up|steamed up|misted up|heated (?:rear )?(?:window|windshield|windscreen)|rear window heat(?:er|ing)?|'
+                    r'除霜|除雾|去雾|化霜|起雾|除冰|雾气|哈气|(?:挡风)?玻璃加热|(?:后挡|后窗|前挡)加热')),
     ('recirc', _re(r'recirc(?:ulation|ulate|ulating)?|recycle(?:d)? air|recycling|inner circulation|internal circulation|'
                    r'air circulation|circulation|fresh air|outside air|external air|outer circulation|内循环|外循环|循环|'
                    r'新风')),
-    ('fan', _re(r'\bfans?\b|blower|air ?flow|fan speed|ventilation|\bwind\b|风量|风速|风扇|鼓风|风力|(?<![冷暖通])风(?![景格险光挡窗])')),
+    ('fan', _re(r'\bfans?\b|blower|air ?flow|fan speed|ventilation|\bwind\b|风量|风速|风扇|鼓风|风力|(?<![冷暖通挡])风(?![景格险光挡窗])')),
     ('ac', _re(r'\ba/?c\b|\ba c\b|aircon|air[ -]?con(?:ditioning|ditioner)?\b|air conditioning|climate control|\bcooling\b|'
                r'空调|冷气|制冷')),
     ('temp', _re(r'temperature|\btemps?\b|degrees?|°|celsius|fahrenheit|\bwarm(?:er|th)?\b|\bcool(?:er)?\b|'
@@ -106,12 +107,12 @@ ZH_QUESTION_RE = _re(r'多少|几度|几档|几级|吗|呢|怎么样|如何|什�
 ZH_ACTION_RE = _re(r'打开|开启|关闭|关掉|关上|(?<!空)调|设|升高|降低|开到|开大|开小|帮我开|帮我关|加热')
 
 # ---- read tools -----------------------------------------------------------------------------------------------
-BATTERY_RE = _re(r'batter(?:y|ies)|\bsoc\b|state of charge|\brange\b|how far can|how many (?:km|kilometers|kilometres|'
+BATTERY_RE = _re(r'batter(?:y|ies)|\bsoc\b|\bjuice\b|state of charge|\brange\b|how far can|how many (?:km|kilometers|kilometres|'
                  r'miles)|\bcharg(?:e|ed|ing)\b|charge level|电量|电池|续航|充电|还能(?:跑|开|走)|剩.{0,2}电|多少电|里程|电还')
 CHARGING_CONTROL_RE = _re(r'(?:start|stop|begin|end|pause)\s+(?:the\s+)?charging|(?:开始|停止|结束|暂停)充电')
 LOCATION_RE = _re(r'where am i|where are we|where is the car|where\'s the car|my location|current location|our location|'
                   r'current position|my position|\bgps\b|coordinates|latitude|longitude|我在哪|我们在哪|现在在哪|当前位置|'
-                  r'我的位置|现在的位置|车在哪|定位|所在位置|在什么地方')
+                  r'我的位置|现在的位置|车在哪|定位|所在位置|在什么地方|在什么位置|位置在哪|在哪儿|在哪里呀?$')
 VEHICLE_STATE_RE = _re(r'how fast|my speed|current speed|what speed|vehicle speed|speed am i|(?<!fan )\bspeed\b(?! up)|'
                        r'\bgear\b|parking brake|handbrake|hand brake|ignition|vehicle state|car state|vehicle status|'
                        r'车速|速度|多快|档位|什么档|哪个档|手刹|驻车|点火|车辆状态|车况')
@@ -194,7 +195,7 @@ THIS_ONE_RE = _re(r'\b(?:this|that|it|the one)\b|这个|那个|这家|那家|这
 # ---- smalltalk, out of scope, cannot do --------------------------------------------------------------------
 GREETING_RE = _re(r'^(?:hi|hello|hey|good (?:morning|afternoon|evening)|greetings|你好|您好|嗨|哈喽|早上好|下午好|晚上好|早)'
                   r'(?:\s*(?:there|qwen|assistant|car|小千|千问))?[!！。.,，]*$')
-THANKS_RE = _re(r'^(?:thanks?|thank you(?: very much| so much)?|cheers|great,? thanks|谢谢(?:你|您)?|多谢|感谢|辛苦了|'
+THANKS_RE = _re(r'^(?:thanks?(?: a lot| so much)?|many thanks|thank you(?: very much| so much)?|cheers|great,? thanks|谢谢(?:你|您)?|多谢|感谢|辛苦了|'
                 r'好的谢谢)[!！。.,，]*$')
 CANCEL_RE = _re(r'^(?:never ?mind|forget it|cancel(?: that| it)?|no,? (?:thanks|thank you)|stop|nothing|'
                 r'算了|不用了|取消|不要了|没事了?|没什么|不用|不了)(?:\s*(?:then|thanks))?[!！。.,，]*$')
@@ -234,7 +235,7 @@ REL_DAY_RE = _re(r'day after tomorrow|\btomorrow\b|\btoday\b|\btonight\b|\bthis 
                  r'今天|今晚|今日|今早')
 IN_DAYS_RE = _re(r'in\s+(\d+)\s+days?|(\d+)\s*天(?:之?后|以后)')
 EN_WEEKDAY_RE = _re(rf'\b(next|this|on|coming)?\s*({_WD_ALT})\b')
-ZH_WEEKDAY_RE = _re(r'(下下|下|这|本)?(?:个)?(?:周|星期|礼拜)([一二三四五六日天])')
+ZH_WEEKDAY_RE = _re(r'(?<!一)(下下|下|这|本)?(?:个)?(?:周|星期|礼拜)([一二三四五六日天])')
 EN_MONTH_DAY_RE = _re(rf'\b({_MONTH_ALT})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\b|\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?'
                       rf'({_MONTH_ALT})\b')
 ZH_MONTH_DAY_RE = _re(r'(\d{1,2})\s*月\s*(\d{1,2})\s*(?:号|日)?')
@@ -277,3 +278,9 @@ NON_SETTING_UNIT_RE = _re(r'\d+\s*(?:晚|夜|nights?|人|people|persons|passenge
 UNSUPPORTED_RE = _re('|'.join(f'(?P<{name}>{pattern.pattern})' for name, pattern in UNSUPPORTED))
 CUISINE_NAMES = {f'c{i}': name for i, (name, _) in enumerate(CUISINES)}
 CUISINE_RE = _re('|'.join(f'(?P<c{i}>{pattern.pattern})' for i, (_, pattern) in enumerate(CUISINES)))
+
+# "crank the A/C", "空调开大一点": more blower, not a temperature
+AC_STRONGER_RE = _re(r'\bcrank|\bblast|stronger|turn (?:it )?up|\bup\b|\bmore\b|开大|开强|强一?点|大一?点|大些|加大')
+AC_WEAKER_RE = _re(r'weaker|turn (?:it )?down|\bdown\b|\bless\b|开小|关小|弱一?点|小一?点|小些|减小')
+AC_TEMPERATURE_RE = _re(r'warm|cool|cold|hot|higher|lower|temperature|degree|调高|调低|升高|降低|高一?点|低一?点|温度|'
+                        r'暖|凉|冷一?点|热一?点')
