@@ -184,19 +184,22 @@ class CandumpLogReader(CanutilsLogReader):
         self.malformed_examples: list[str] = []
 
     def __iter__(self) -> Iterator[can.Message]:
-        source = self.file
-        parse = super().__iter__
         try:
-            for lineno, line in enumerate(source, 1):
-                self.file = (line,)
+            for lineno, line in enumerate(self.file, 1):
+                one = CanutilsLogReader.__new__(CanutilsLogReader)
+                one.file = io.StringIO(line)
                 try:
-                    yield from parse()
+                    for msg in CanutilsLogReader.__iter__(one):
+                        if msg.channel is None:          # python-can drops the bus of error frames
+                            parts = line.split()
+                            msg.channel = int(parts[1]) if parts[1].isdigit() else parts[1]
+                        yield msg
                 except (ValueError, IndexError) as exc:
                     self.malformed += 1
                     if len(self.malformed_examples) < 5:
                         self.malformed_examples.append(f'line {lineno}: {exc}: {line.strip()[:80]!r}')
         finally:
-            self.file = source
+            self.stop()
 
 
 # ---- format detection ---------------------------------------------------------------------------------------
