@@ -8,6 +8,7 @@ with the reason. Remote services listed under `consume:` are subscribed and thei
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 import time
@@ -46,6 +47,10 @@ class SomeIpGatewayParams:
     signals_period: float = 0.1
 
     def validate(self) -> None:
+        try:
+            ipaddress.IPv4Address(self.address)
+        except ValueError:
+            raise ValueError(f'address must be an IPv4 address, got {self.address!r}') from None
         if not -1 <= self.service_port <= 65535 or not -1 <= self.sd_port <= 65535:
             raise ValueError('ports must be within 0..65535 (-1 = from the config)')
         if not 0.1 <= self.actuation_timeout <= 60.0:

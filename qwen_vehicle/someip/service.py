@@ -24,7 +24,8 @@ from typing import Any, Callable
 
 from .runtime import Address, UdpEndpoint
 from .serialization import EMPTY, Codec, SerializationError, StringCodec
-from .wire import Message, MessageType, ReturnCode, SomeIpParseError, parse_datagram, return_code_name
+from .wire import (MAX_UDP_PAYLOAD, Message, MessageType, ReturnCode, SomeIpParseError, parse_datagram,
+                   return_code_name)
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,12 @@ class ServiceSkeleton:
         return len(targets)
 
     def _send_event(self, event: EventSpec, value: Any, targets: list[Address]) -> None:
-        message = Message(self.interface.service_id, event.id, MessageType.NOTIFICATION, event.codec.encode(value),
+        payload = event.codec.encode(value)
+        if len(payload) > MAX_UDP_PAYLOAD:
+            log.error('%s.%s: %d bytes need SOME/IP-TP (not supported); not sent', self.interface.name, event.name,
+                      len(payload))
+            return
+        message = Message(self.interface.service_id, event.id, MessageType.NOTIFICATION, payload,
                           0, 0, self.interface.major_version)
         data = message.pack()
         for endpoint in targets:
@@ -399,6 +405,10 @@ class SomeIpServer:
             log.error('%s: response does not serialize: %s', spec.name, error)
             self._send_error(message, sender, ReturnCode.E_NOT_OK, 'response does not serialize')
             return
+        if len(payload) > MAX_UDP_PAYLOAD:
+            self._send_error(message, sender, ReturnCode.E_NOT_OK,
+                             f'response of {len(payload)} bytes needs SOME/IP-TP, which is not supported')
+            return
         self.stats.responses_sent += 1
         self.endpoint.send(message.reply(payload).pack(), sender)
 
@@ -511,6 +521,8 @@ class SomeIpClient:
     def _request(self, proxy: ServiceProxy, spec: MethodSpec, payload: bytes, expect_reply: bool) -> Future | None:
         if proxy.server is None:
             raise ServiceError(ReturnCode.E_NOT_REACHABLE, f'{proxy.interface.name} has no known server address')
+        if len(payload) > MAX_UDP_PAYLOAD:
+            raise SerializationError(f'{spec.name}: {len(payload)} bytes need SOME/IP-TP, which is not supported')
         with self._lock:
             session = next(self._sessions)
         interface = proxy.interface

@@ -9,7 +9,7 @@ from concurrent.futures import Future
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from qwen_vehicle.someip.serialization import compile_type
+from qwen_vehicle.someip.serialization import SerializationError, compile_type
 from qwen_vehicle.someip.service import (EventSpec, FieldSpec, MethodSpec, ServiceError, ServiceInterface,
                                          SomeIpClient, SomeIpServer, decode_error_reason)
 from qwen_vehicle.someip.wire import Message, MessageType, ReturnCode, parse
@@ -242,3 +242,13 @@ def test_server_still_answers_after_the_fuzzing(fuzz_target):
     assert server.stats.handler_failures == 0
     assert server.stats.malformed > 0   # the fuzz run really reached the server
     assert errors.records == []   # no exception escaped into the receive loop
+
+
+def test_payloads_beyond_udp_need_tp_and_are_refused_clearly(pair):
+    proxy = pair[3]
+    with pytest.raises(SerializationError, match='SOME/IP-TP'):
+        proxy.call('Echo', 'x' * 2000)
+    # 1376 characters fit one UDP message (1384 payload bytes); 'Later' answers one byte more
+    with pytest.raises(ServiceError) as caught:
+        proxy.call('Later', 'y' * 1376)
+    assert caught.value.return_code == ReturnCode.E_NOT_OK and 'SOME/IP-TP' in caught.value.reason
