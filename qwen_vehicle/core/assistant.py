@@ -221,13 +221,12 @@ class Assistant:
         turn.timings['parse_ms'] = round((time.perf_counter() - t) * 1000, 3)
         turn.language = plan.language
         if self.router is not None:
-            decision = self.router.route(text, ctx, plan) if hasattr(self.router, 'route') else None
-            if decision is not None and getattr(decision, 'engine', 'rules') != 'rules':
+            decision = self.router.route(text, ctx, plan)
+            if decision.engine in ('local', 'cloud'):
                 turn.notice = getattr(decision, 'notice', None)
                 self._run_llm(session, text, zone, speaker, turn, decision)
                 return
-            if decision is not None and getattr(decision, 'notice', None):
-                turn.notice = decision.notice
+            turn.notice = decision.notice
         turn.plan = plan
         turn.event('plan', plan=plan.to_dict(), engine='rules')
         if hasattr(self.engine, 'update_context'):
@@ -247,7 +246,7 @@ class Assistant:
             turn.reply = f'{turn.reply} {turn.notice}'
 
     def _run_llm(self, session: Session, text: str, zone, speaker, turn: Turn, decision) -> None:
-        backend = self.llm_backends.get(decision.engine)
+        backend = getattr(decision, 'backend', None) or self.llm_backends.get(decision.engine)
         turn.engine = decision.engine
         if backend is None:
             turn.reply = say('not_understood', turn.language)
@@ -261,6 +260,8 @@ class Assistant:
 
         llm_turn = backend.respond(messages, list(self.tools.values()), execute)
         turn.timings['llm_ms'] = round((time.perf_counter() - t) * 1000, 3)
+        if hasattr(self.router, 'record_latency'):
+            self.router.record_latency(decision.engine, turn.timings['llm_ms'])
         turn.plan = Plan(calls=list(llm_turn.calls), language=turn.language, source=decision.engine)
         turn.event('plan', plan=turn.plan.to_dict(), engine=decision.engine)
         text_reply = (llm_turn.text or '').strip()

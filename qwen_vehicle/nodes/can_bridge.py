@@ -89,7 +89,7 @@ class CanBridge(Node):
             on_event=self._publish_event)
         self._declare_actuator_params()
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._rates: dict[str, int] = {}
+        self._decoded_before: dict[str, int] = {}
         self._last_diag = time.monotonic()
         self._closing = False
         for conn in self.connections.values():
@@ -185,7 +185,6 @@ class CanBridge(Node):
     # ---- hot path -----------------------------------------------------------------------------------------
     def _process_frames(self) -> None:
         codecs, outputs_by_path, store = self.codecs, self.outputs_by_path, self.store
-        rates = self._rates
         while not self._closing:
             batch = self.frames.drain(timeout=0.1)
             if not batch:
@@ -195,8 +194,6 @@ class CanBridge(Node):
                 updates = codecs[bus_name].decode_message(msg)
                 if not updates:
                     continue
-                name = updates[0].message
-                rates[name] = rates.get(name, 0) + 1
                 store.apply(updates, now)
                 touched = []
                 for u in updates:
@@ -228,7 +225,11 @@ class CanBridge(Node):
         now = time.monotonic()
         dt = max(now - self._last_diag, 1e-3)
         self._last_diag = now
-        rates, self._rates = self._rates, {}
+        rates: dict[str, int] = {}
+        for codec in self.codecs.values():
+            for name, count in codec.account.decoded.items():
+                rates[name] = count - self._decoded_before.get(name, 0)
+                self._decoded_before[name] = count
         arr = DiagnosticArray()
         arr.header.stamp = self.get_clock().now().to_msg()
         stale_all = self.store.stale(self.map.signals)
