@@ -354,12 +354,13 @@ class SomeIpGateway:
             log.exception('%s: actuate %s failed', where, path)
             _settle(answer, error=ServiceError(ReturnCode.E_NOT_READY, f'vehicle not reachable: {error}'))
             return answer
-        timer = self.scheduler.call_later(self.actuation_timeout_s, lambda: _settle(
+        timer = None if pending.done() else self.scheduler.call_later(self.actuation_timeout_s, lambda: _settle(
             answer, error=ServiceError(ReturnCode.E_TIMEOUT, f'no outcome for {path} within '
                                                               f'{self.actuation_timeout_s:g} s')))
 
         def finished(done: Future) -> None:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
             error = done.exception()
             result: ActuationResult = done.result() if error is None else ActuationResult('error', str(error))
             log.info('SOME/IP %s: %s = %r -> %s%s (%.1f ms)', where, path, value, result.status,

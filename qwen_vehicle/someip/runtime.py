@@ -51,7 +51,8 @@ class Scheduler:
             if self._closed:
                 return
             heapq.heappush(self._heap, (due, next(self._counter), handle, callback, period))
-            self._cond.notify()
+            if self._heap[0][2] is handle:  # only a new earliest deadline needs the thread awake
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:
