@@ -41,6 +41,7 @@ REQUIRED: dict[str, list[tuple[str, str, str | None]]] = {
     'set_fan_level': [('value', 'fan_level', None)],
     'set_seat_heating': [('value', 'seat_level', None)],
     'get_menu': [('restaurant_id', 'restaurant', 'restaurants')],
+    'order_food': [('restaurant_id', 'restaurant', 'restaurants')],
     'cancel_food_order': [('order_id', 'order', 'orders')],
     'search_trains': [('destination', 'destination', None)],
     'search_flights': [('destination', 'destination', None)],
@@ -180,7 +181,7 @@ class IntentEngine:
         whole = _Clause(nfkc, nfkc.lower(), normalize_numbers(nfkc.lower()), zh=lang == 'zh')
         if not nfkc:
             return self._finish(self._turn(ctx, lang, today, unknown=True))
-        if ctx.pending and lx.CANCEL_RE.match(whole.raw):
+        if lx.CANCEL_RE.match(whole.raw):  # "never mind", "算了": drops a pending question too
             turn = _Turn(ctx, lang, today)
             turn.say('cancelled', replies.reply('cancelled', lang), CONF_FULL)
             return self._finish(turn)
@@ -189,10 +190,6 @@ class IntentEngine:
                 turn = _Turn(ctx, lang, today)
                 turn.say('smalltalk', replies.reply(kind, lang), CONF_DEFAULTED)
                 return self._finish(turn)
-        if lx.CANCEL_RE.match(whole.raw):
-            turn = _Turn(ctx, lang, today)
-            turn.say('cancelled', replies.reply('cancelled', lang), CONF_FULL)
-            return self._finish(turn)
 
         turn = _Turn(ctx, lang, today)
         turn.clauses = _split(nfkc)
@@ -202,8 +199,11 @@ class IntentEngine:
             turn.kinds = [k for k in turn.kinds if k != 'unknown'] or ['calls']
             turn.replies = [r for r in turn.replies if r != replies.reply('unknown', lang)]
         if ctx.pending:
+            # a new request (another tool, several tools, or zones of its own) replaces the pending question;
+            # anything else is tried as its answer
             pending_tool = ctx.pending.get('tool')
-            fresh = bool(turn.explicit_tools) and pending_tool not in turn.explicit_tools
+            fresh = bool(turn.explicit_tools - {pending_tool}) or \
+                (pending_tool in ZONED_TOOLS and bool(self._zones(whole, turn)))
             if not fresh:
                 filled = self._fill_pending(whole, ctx, lang, today)
                 if filled is not None:
@@ -255,7 +255,7 @@ class IntentEngine:
 
     # ---- one clause ---------------------------------------------------------------------------------------------
     def _clause(self, clause: _Clause, turn: _Turn) -> None:
-        raw, norm = clause.raw, clause.norm
+        raw = clause.raw
         if lx.FILLER_ONLY.match(raw):
             return
         if lx.IRRELEVANT_RE.search(raw):
@@ -365,14 +365,20 @@ class IntentEngine:
     def _order_item(self, c: _Clause, turn: _Turn) -> None:
         item = self._entity(turn, c, 'menu')
         quantity = 1
-        match = re.search(r'(\d+)\s*(?:of|x|份|个|碗|杯|盒|笼)', c.norm)
+        match = re.search(r'(?<![第\d])(\d+)\s*(?:of|x|份|个|碗|杯|盒|笼)', c.norm)
         if match:
             quantity = int(float(match.group(1)))
         if item is None:
             turn.ask('food_items', None)
             return
-        turn.add('order_food', {'restaurant_id': turn.ctx.entities.get('restaurant'),
-                                'items': [{'item_id': item, 'quantity': quantity}]})
+        restaurant = turn.ctx.entities.get('restaurant')
+        last = turn.ctx.last_plan
+        for call in reversed(last.calls if last and not restaurant else []):
+            if call.name == 'get_menu' and call.arguments.get('restaurant_id'):
+                restaurant = call.arguments['restaurant_id']
+                break
+        self._emit(turn, 'order_food', [{'restaurant_id': restaurant, 'items': [{'item_id': item,
+                                                                                 'quantity': quantity}]}])
 
     def _travel(self, c: _Clause, turn: _Turn) -> bool:
         raw, norm, ctx = c.raw, c.norm, turn.ctx
@@ -389,8 +395,7 @@ class IntentEngine:
                 r'booking|reservation|ticket|改签|预订|车票|机票', raw)) and (
                 ctx.entities.get('bookings') or 'get_itinerary' in last_tools or re.search(r'booking|reservation|'
                                                                                             r'改签|预订', raw)):
-            bookings = ctx.entities.get('bookings') or []
-            booking = bookings[0] if len(bookings) == 1 else None
+            booking = self._entity(turn, c, 'bookings', use_ordinal=False)
             new_offer = self._entity(turn, c, 'offers') if ordinal is not None else None
             self._emit(turn, 'change_booking', [{'booking_id': booking, 'new_offer_id': new_offer}])
             return True
@@ -778,7 +783,7 @@ class IntentEngine:
         self._emit(turn, tool, calls)
         return turn
 
-    def _entity(self, turn: _Turn, c: _Clause, key: str, allow_single: bool = True) -> Any:
+    def _entity(self, turn: _Turn, c: _Clause, key: str, allow_single: bool = True, use_ordinal: bool = True) -> Any:
         """The id "the second one" / "it" points at in context.entities[key]; None when it cannot tell.
 
         With no ordinal: the only item, else the item the last plan acted on ("track the first one" then
@@ -786,7 +791,7 @@ class IntentEngine:
         items = turn.ctx.entities.get(key) or []
         if not isinstance(items, (list, tuple)):
             items = []
-        index = _ordinal(c)
+        index = _ordinal(c) if use_ordinal else None
         if index is None:
             if len(items) == 1 and (allow_single or lx.THIS_ONE_RE.search(c.raw)):
                 return items[0]
