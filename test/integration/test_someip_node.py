@@ -13,6 +13,7 @@ rclpy = pytest.importorskip('rclpy')
 yaml = pytest.importorskip('yaml')
 
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult  # noqa: E402
+from rclpy.context import Context  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
@@ -43,8 +44,8 @@ def wait_for(condition, timeout=5.0):
 class FakeBridge(Node):
     """Stands in for can_bridge: same topics, same parameter contract, a tiny policy."""
 
-    def __init__(self, silent_paths=()):
-        super().__init__('can_bridge')
+    def __init__(self, context, silent_paths=()):
+        super().__init__('can_bridge', context=context)
         self.silent_paths = set(silent_paths)
         self.values = {SOC: 55.0, DRIVER_TARGET: 21.0, FAN: 2, OUTSIDE: 8.5}
         self.declare_parameter(DRIVER_TARGET, 21.0, ParameterDescriptor(dynamic_typing=False))
@@ -79,12 +80,14 @@ class FakeBridge(Node):
 
 @pytest.fixture
 def ros():
-    rclpy.init()
-    executor = MultiThreadedExecutor(num_threads=3)
+    context = Context()   # private: never collides with another test's rclpy.init()
+    rclpy.init(context=context)
+    executor = MultiThreadedExecutor(num_threads=3, context=context)
     thread = threading.Thread(target=executor.spin, daemon=True)
     nodes = []
 
-    def add(node):
+    def add(make):
+        node = make(context)
         nodes.append(node)
         executor.add_node(node)
         return node
@@ -96,17 +99,18 @@ def ros():
         executor.remove_node(node)
         node.destroy_node()
     executor.shutdown(timeout_sec=2)
-    rclpy.shutdown()
+    rclpy.shutdown(context=context)
     thread.join(timeout=5)
 
 
 def gateway_node(**overrides):
     params = {'service_port': 0, 'sd_enabled': False, 'actuation_timeout': 1.0, **overrides}
-    return SomeIpGatewayNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
+    return lambda context: SomeIpGatewayNode(context=context,
+                                             parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
 
 
 def test_methods_go_through_the_bridge_policy_and_events_carry_its_state(ros):
-    bridge = ros(FakeBridge(silent_paths={FAN}))
+    bridge = ros(lambda context: FakeBridge(context, silent_paths={FAN}))
     node = ros(gateway_node())
     config = node.config
     with SomeIpClient() as client:
@@ -164,7 +168,7 @@ def test_consumed_service_is_republished_on_someip_signals(ros, tmp_path):
                            sd=remote_sd, scheduler=scheduler).start()
     try:
         node = ros(gateway_node(config=str(path), sd_enabled=True, sd_port=node_sd_port))
-        listener = ros(Node('someip_listener'))
+        listener = ros(lambda context: Node('someip_listener', context=context))
         received = {}
         listener.create_subscription(String, SIGNALS_TOPIC,
                                      lambda msg: received.update(json.loads(msg.data)['signals']),
