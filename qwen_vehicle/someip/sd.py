@@ -468,8 +468,8 @@ class ServiceDiscovery:
                 gone = self.remotes.pop(key, None)
             if gone is not None:
                 log.info('service 0x%04x.%d stopped being offered', *key)
-                for sub in self.subscriptions:
-                    if (sub.service_id, sub.instance_id) == key or sub.instance_id == ANY_INSTANCE:
+                for sub in list(self.subscriptions):
+                    if sub.service_id == entry.service_id and sub.instance_id in (ANY_INSTANCE, entry.instance_id):
                         self._set_acked(sub, False)
                 self._call_find_callbacks(entry, None)
             return
