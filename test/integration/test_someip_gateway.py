@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from qwen_vehicle.paths import share_path
 from qwen_vehicle.someip.gateway import ConfigError, SignalConsumer, SomeIpGateway, load_config, make_sd
 from qwen_vehicle.someip.runtime import Scheduler
-from qwen_vehicle.someip.sd import SUBSCRIBE_EVENTGROUP, Entry, Ipv4Option, SdMessage
+from qwen_vehicle.someip.sd import SUBSCRIBE_EVENTGROUP, Entry, Ipv4Option, SdMessage, SdTiming, ServiceDiscovery
 from qwen_vehicle.someip.service import ServiceError, SomeIpClient, decode_error_reason
 from qwen_vehicle.someip.vehicle import InMemoryVehicle
 from qwen_vehicle.someip.wire import Message, MessageType, ReturnCode, parse
@@ -310,3 +310,28 @@ def test_subscription_for_another_hosts_endpoint_is_nacked(rig):
     assert wait_for(lambda: states)
     assert states[0] is False
     assert rig['gateway'].skeletons['VehicleBattery'].subscribers(1) == []
+
+
+def test_offer_phases_initial_wait_repetitions_then_cyclic():
+    scheduler = Scheduler()
+    timing = SdTiming(initial_delay_min=0.01, initial_delay_max=0.02, repetitions_base_delay=0.05,
+                      repetitions_max=3, cyclic_offer_delay=0.3, ttl=3)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.bind(('127.0.0.1', 0))
+        peer.settimeout(2.0)
+        sd = ServiceDiscovery(scheduler, ('127.0.0.1', 0), peers=[peer.getsockname()], timing=timing).start()
+        try:
+            started = time.monotonic()
+            sd.offer(0x4101, 1, 1, 0, ('127.0.0.1', 30501), lambda *a: True)
+            stamps = []
+            while len(stamps) < 6:
+                message = SdMessage.from_message(parse(peer.recv(2048)))
+                assert [(e.type, e.service_id, e.ttl) for e in message.entries] == [(0x01, 0x4101, 3)]
+                stamps.append(time.monotonic() - started)
+        finally:
+            sd.close()
+            scheduler.close()
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert stamps[0] >= 0.01                                   # initial wait
+    for gap, expected in zip(gaps, (0.05, 0.1, 0.2, 0.3, 0.3)):  # repetitions double, then the cyclic phase
+        assert gap >= expected * 0.8, (gaps, expected)
