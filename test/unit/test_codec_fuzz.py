@@ -126,5 +126,16 @@ def test_python_can_messages_with_odd_flags():
 
 
 def test_extreme_values_were_really_encoded():
-    """The extreme-value property above must not pass by failing to build frames."""
-    assert len(ENCODE_FAILURES) < len(mapped_messages()) / 4, ENCODE_FAILURES
+    """The extreme-value property above must not pass by failing to build frames: most messages encode."""
+    failures = set()
+    for key, name in mapped_messages():
+        msg = CODECS[key].database.get_message_by_name(name)
+        mux = next((s for s in msg.signals if s.is_multiplexer), None)
+        page = min((i for s in msg.signals for i in (s.multiplexer_ids or [])), default=None)
+        values = {s.name: (page if s is mux else raw_extremes(s)[1 if not s.is_float else 0]) for s in msg.signals
+                  if not s.multiplexer_ids or page in s.multiplexer_ids}
+        try:
+            msg.encode(values, scaling=False, strict=False, padding=False)
+        except Exception:  # noqa: BLE001
+            failures.add(name)
+    assert len(failures) < len(mapped_messages()) / 4, failures
