@@ -80,3 +80,17 @@ def test_golden_suite_is_broad():
     assert SERVICE_TOOLS <= named, SERVICE_TOOLS - named
     texts = [_case_id(c) + repr(c.get('context')) for c in CASES]
     assert len(texts) == len(set(texts)), 'duplicate golden cases'
+
+
+def test_golden_calls_match_the_generated_tool_schemas():
+    """Every planned call names a real tool with its argument names (values are the policy's business)."""
+    from qwen_vehicle.core.mapping import load_signal_map
+    from qwen_vehicle.core.tools import all_tools
+    from qwen_vehicle.paths import resolve
+    specs = {s.name: s for s in all_tools(load_signal_map(resolve('signals.yaml', 'config')))}
+    for case in CASES:
+        for name, args in case.get('calls') or []:
+            assert name in specs, name
+            props = specs[name].parameters.get('properties', {})
+            assert set(args or {}) <= set(props), (case['text'], name, args)
+            assert set(specs[name].parameters.get('required', [])) <= set(args or {}), (case['text'], name, args)

@@ -330,7 +330,7 @@ class IntentEngine:
             else:
                 turn.ask('food_items', None)
             return True
-        menu_context = 'get_menu' in last_tools and ctx.entities.get('menu')
+        menu_context = 'get_menu' in last_tools and bool(ctx.entities.get('menu') or ctx.entities.get('items'))
         ordinal = _ordinal(c)
         ordered = lx.FOOD_ORDER_VERB_RE.search(raw)
         if lx.MENU_RE.search(raw):
@@ -363,7 +363,7 @@ class IntentEngine:
         return True
 
     def _order_item(self, c: _Clause, turn: _Turn) -> None:
-        item = self._entity(turn, c, 'menu')
+        item = self._entity(turn, c, 'menu' if turn.ctx.entities.get('menu') else 'items')  # either name
         quantity = 1
         match = re.search(r'(?<![第\d])(\d+)\s*(?:of|x|份|个|碗|杯|盒|笼)', c.norm)
         if match:
@@ -529,7 +529,8 @@ class IntentEngine:
                 turn.add('set_target_temperature', {'zone': zone, 'value': absolute}, confidence,
                          explicit=not inferred)
             return
-        targets = zones or self._reference_zones(turn, 'temp', True) or [self._speaker(turn)]
+        feeling = lx.FEEL_UP_RE.search(norm) or lx.FEEL_DOWN_RE.search(norm)  # "I'm cold" is about my seat
+        targets = zones or self._reference_zones(turn, 'temp', not feeling) or [self._speaker(turn)]
         if direction:
             delta = _delta(c, default=1)
             values = [self._current(turn, 'temp', zone) for zone in targets]
@@ -657,7 +658,6 @@ class IntentEngine:
         zones = self._zones(c, turn)
         number = _absolute(norm, r'degrees?|°|度|levels?|档|级')
         direction = _direction(c)
-        same = re.search(r'\btoo\b|\balso\b|as well|same|也|一样|同样|相同', raw)
         ordinal = _ordinal(c)
         if ordinal is not None or (lx.THIS_ONE_RE.search(raw) and lx.BOOK_VERB_RE.search(raw)):
             return self._ordinal_follow_up(c, turn)
@@ -665,10 +665,8 @@ class IntentEngine:
             source = _zoned_calls(turn.calls) or _zoned_calls(ctx.last_plan.calls if ctx.last_plan else [])
             if not source:
                 return False
-            for call in source:  # "and the passenger side too": same setting, other zone
-                for zone in zones:
-                    if call.name == 'set_seat_heating' and zone == 'rear' and not same:
-                        continue
+            for call in source:  # "and the passenger side too": the same value, other zone(s)
+                for zone in self._zones(c, turn, seat=call.name == 'set_seat_heating'):
                     turn.add(call.name, {**call.arguments, 'zone': zone}, CONF_FULL, explicit=False)
             return True
         if number is not None and lx.NON_SETTING_UNIT_RE.search(norm):

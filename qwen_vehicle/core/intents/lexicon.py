@@ -150,7 +150,8 @@ CUISINES: list[tuple[str, re.Pattern]] = [
     ('hotpot', _re(r'hot ?pot|火锅|涮锅')),
     ('sichuan', _re(r'sichuan|szechuan|川菜|四川菜|麻辣')),
     ('cantonese', _re(r'cantonese|dim sum|粤菜|广东菜|早茶|点心')),
-    ('dumplings', _re(r'dumplings?|饺子|包子|馄饨')),
+    ('dumplings', _re(r'dumplings?|饺子|包子|馄饨|小笼|生煎')),
+    ('hangzhou', _re(r'hangzhou (?:food|cuisine|dishes)|杭帮菜|杭州菜')),
     ('pizza', _re(r'pizza|披萨|比萨')),
     ('burgers', _re(r'burgers?|hamburgers?|汉堡')),
     ('coffee', _re(r'coffee|\bcafe\b|café|咖啡')),
@@ -159,7 +160,8 @@ CUISINES: list[tuple[str, re.Pattern]] = [
     ('western', _re(r'western|steak|西餐|牛排')),
     ('vegetarian', _re(r'vegetarian|vegan|素食|素菜|斋')),
     ('bbq', _re(r'\bbbq\b|barbecue|烧烤|烤串|撸串')),
-    ('fast food', _re(r'fast food|快餐|肯德基|麦当劳|kfc|mcdonald')),
+    ('fast_food', _re(r'fast food|快餐|肯德基|麦当劳|kfc|mcdonald')),
+    ('snacks', _re(r'\bsnacks?\b|小吃')),
     ('chinese', _re(r'\bchinese\b|中餐|中式')),
 ]
 DISTANCE_RE = _re(rf'within\s+{NUM}\s*(?:km|kilometers?|kilometres?|k)\b|{NUM}\s*(?:km|kilometers?|kilometres?)\s*'
