@@ -24,7 +24,7 @@ import yaml
 from ..paths import resolve
 from .runtime import Address, Scheduler
 from .sd import SD_PORT, ServiceDiscovery, SdTiming
-from .serialization import Codec, EnumCodec, FloatCodec, SerializationError, StructCodec, compile_type
+from .serialization import Codec, EnumCodec, FloatCodec, IntCodec, SerializationError, StructCodec, compile_type
 from .service import (EventSpec, FieldSpec, MethodSpec, ServiceError, ServiceInterface, ServiceSkeleton,
                       SomeIpClient, SomeIpServer)
 from .vehicle import ActuationResult, VehicleAccess
@@ -81,19 +81,27 @@ def _id(raw: Any, what: str, low: int, high: int) -> int:
     return raw
 
 
-def _struct_signals(spec: Any, types: Mapping[str, Any], codec: Codec, where: str) -> dict[str, tuple]:
-    """{field name: (signal path, default, default means "no value")} of a struct whose fields carry `signal`.
+def _struct_signals(spec: Any, types: Mapping[str, Any], codec: Codec,
+                    where: str) -> tuple[dict[str, tuple], str | None]:
+    """{field name: (signal path, default, default means "no value")} of a struct whose fields carry `signal`,
+    and the name of its `valid_mask: true` field, if any.
 
-    The default goes out when the vehicle has no valid value; a consumer skips it when it is a marker: an explicit
-    `default:`, NaN for floats, '' for strings. Bools and integers without an explicit default are always reported.
+    The default goes out when the vehicle has no valid value. With a valid mask, bit i (in field order) says
+    whether the i-th signal field holds a real value; without one, a consumer skips a default that is a marker: an
+    explicit `default:`, NaN for floats, '' for strings.
     """
     while isinstance(spec, str) and spec in types:
         spec = types[spec]
     if not isinstance(spec, Mapping) or spec.get('type') != 'struct' or not isinstance(codec, StructCodec):
-        return {}
+        return {}, None
     codecs = dict(codec.fields)
     signals = {}
+    mask = None
     for entry in spec.get('fields') or []:
+        if entry.get('valid_mask'):
+            if mask is not None or not isinstance(codecs[entry['name']], IntCodec) or codecs[entry['name']].low:
+                raise ConfigError(f'{where}.{entry["name"]}: one valid_mask field per struct, an unsigned integer')
+            mask = entry['name']
         if 'signal' in entry:
             name = entry['name']
             default = entry.get('default', codecs[name].default())
@@ -103,7 +111,9 @@ def _struct_signals(spec: Any, types: Mapping[str, Any], codec: Codec, where: st
                 raise ConfigError(f'{where}.{name}: default {default!r} does not fit: {error}') from None
             marker = 'default' in entry or default == '' or (isinstance(default, float) and math.isnan(default))
             signals[name] = (str(entry['signal']), default, marker)
-    return signals
+    if mask is not None and len(signals) > codecs[mask].high.bit_length():
+        raise ConfigError(f'{where}.{mask}: {len(signals)} signal fields do not fit a {codecs[mask].name} mask')
+    return signals, mask
 
 
 def _compile(spec: Any, types: Mapping[str, Any], where: str) -> Codec:
@@ -149,7 +159,7 @@ def _interface(raw: Mapping[str, Any], types: Mapping[str, Any]) -> ServiceInter
         cycle_ms = entry.get('cycle_ms')
         event = EventSpec(event_id, str(entry['name']), codec, tuple(entry.get('eventgroups') or [1]),
                           float(cycle_ms) / 1000.0 if cycle_ms else None)
-        event.extra['signals'] = _struct_signals(entry.get('type'), types, codec, where)
+        event.extra['signals'], event.extra['valid_mask'] = _struct_signals(entry.get('type'), types, codec, where)
         events[event_id] = event
     for entry in raw.get('fields') or []:
         where = f'{name}.{entry.get("name")}'
@@ -301,7 +311,8 @@ class SomeIpGateway:
         """The struct an event carries now: mapped signals, their defaults where absent or not encodable."""
         value = event.codec.default()
         codecs = dict(getattr(event.codec, 'fields', []))
-        for name, (path, default, _marker) in event.extra.get('signals', {}).items():
+        valid_bits = 0
+        for bit, (name, (path, default, _marker)) in enumerate(event.extra.get('signals', {}).items()):
             raw = snapshot.get(path)
             if raw is None:
                 value[name] = default
@@ -315,9 +326,12 @@ class SomeIpGateway:
             try:
                 codecs[name].encode(raw)
                 value[name] = raw
+                valid_bits |= 1 << bit
             except SerializationError as error:
                 log.debug('%s.%s: %s -> default', event.name, name, error)
                 value[name] = default
+        if event.extra.get('valid_mask'):
+            value[event.extra['valid_mask']] = valid_bits
         return value
 
     def publish_event(self, skeleton: ServiceSkeleton, event: EventSpec) -> int:
@@ -463,9 +477,14 @@ class SignalConsumer:
         log.info('subscription %s eventgroup %d: %s', key[0], key[1], 'acknowledged' if acked else 'lost/refused')
 
     def _on_struct(self, event: EventSpec, value: Mapping[str, Any]) -> None:
-        for name, (path, default, marker) in event.extra['signals'].items():
+        mask_field = event.extra.get('valid_mask')
+        mask = value.get(mask_field, 0) if mask_field else None
+        for bit, (name, (path, default, marker)) in enumerate(event.extra['signals'].items()):
             item = value.get(name)
-            if item is None or (isinstance(item, float) and math.isnan(item)) or (marker and item == default):
+            if mask is not None:
+                if not mask >> bit & 1:
+                    continue  # the sender says it had no valid value
+            elif item is None or (isinstance(item, float) and math.isnan(item)) or (marker and item == default):
                 continue  # the sender had no valid value
             self._emit(path, _float32(item) if isinstance(item, float) and _is_float32(event, name) else item)
 

@@ -160,7 +160,8 @@ def test_consumer_gets_signals_through_sd_subscriptions(rig):
         assert updates[LAT][0] == 31.2304167 and updates[LON][0] == 121.4737010   # float64 exact
         assert updates['Vehicle.Cabin.HVAC.FanLevel'][0] == 3
         assert updates['Vehicle.Cabin.HVAC.Defrost'][0] == 'Off'
-        assert 'Vehicle.Powertrain.Range' not in updates   # no value at the vehicle: NaN, not reported
+        assert 'Vehicle.Powertrain.Range' not in updates   # no value at the vehicle: not reported
+        assert 'Vehicle.Cabin.HVAC.IsAirConditioningActive' not in updates   # a bool without value: the mask says so
         assert abs(updates[SOC][1] - time.time()) < 5
         rig['vehicle'].set(SOC, 64.0)
         assert wait_for(lambda: updates[SOC][0] == 64.0)
@@ -201,7 +202,9 @@ def test_subscribing_an_unknown_eventgroup_is_nacked(rig):
     (lambda r: r['services'][1]['methods'][6].update(action='reboot'), 'unknown action'),
     (lambda r: r.update(consume=[{'service': 'Nope'}]), 'unknown service'),
     (lambda r: r['services'].append(dict(r['services'][0])), 'defined twice'),
-    (lambda r: r['types']['ClimateStatus']['fields'][7].update(default=300), 'does not fit'),
+    (lambda r: r['types']['ClimateStatus']['fields'][8].update(default=300), 'does not fit'),
+    (lambda r: r['types']['ClimateStatus']['fields'][0].update(type='uint8'), 'do not fit a uint8 mask'),
+    (lambda r: r['types']['ClimateStatus']['fields'][0].update(type='float32'), 'one valid_mask field'),
 ])
 def test_config_errors_are_clear(mutate, text):
     raw = copy.deepcopy(RAW)

@@ -116,7 +116,8 @@ def test_notification_carries_the_signal(capture):
     events = [r for r in capture if num(r['someip.serviceid']) == 0x4101 and num(r['someip.methodid']) == 0x8001]
     assert events and all(num(r['someip.messagetype']) == 0x02 for r in events)
     payload = bytes.fromhex(events[0]['someip.payload'].replace(':', ''))
-    assert struct.unpack('>f', payload[:4])[0] == 81.5
+    valid, soc = struct.unpack('>If', payload[:8])
+    assert valid == 0b1 and soc == 81.5     # only the state of charge is known at the vehicle
 
 
 def test_sd_offer_subscribe_ack_stopoffer(capture):
