@@ -40,36 +40,55 @@ class BusConfig:
         return can.Bus(**kwargs)
 
 
+# SocketCAN error-frame classes (linux/can/error.h); python-can passes them on in arbitration_id and data
+CAN_ERR_CRTL = 0x004          # controller problem, details in data[1]
+CAN_ERR_BUSOFF = 0x040
+CAN_ERR_RESTARTED = 0x100
+CAN_ERR_CRTL_PASSIVE = 0x10 | 0x20      # RX / TX error passive
+CAN_ERR_CRTL_WARNING = 0x04 | 0x08      # RX / TX error warning
+STILL_DOWN_LOG_S = 60.0       # while a bus stays down, one warning per this many seconds (no spam)
+
+
 class _QueueListener(can.Listener):
-    def __init__(self, connection: 'BusConnection') -> None:
+    def __init__(self, connection: 'BusConnection', generation: int) -> None:
         self.connection = connection
+        self.generation = generation      # errors of a Notifier that was already replaced are ignored
 
     def on_message_received(self, msg: can.Message) -> None:
         self.connection.on_frame(msg)
 
     def on_error(self, exc: Exception) -> None:
-        self.connection.on_error(exc)
+        self.connection.on_error(exc, generation=self.generation)
 
 
 class BusConnection:
     """A bus, its Notifier thread and a reconnect loop with backoff.
 
-    Frames go to `sink(bus_name, msg)` (typically a queue's put). When the adapter fails, the state becomes
-    'error', the reason is kept for diagnostics and the bus is reopened with exponential backoff.
+    Frames go to `sink(bus_name, msg)` (typically a queue's put). States: 'closed', 'ok', 'error' (the adapter
+    failed or vanished: the reason is in `last_error`, the bus is reopened with exponential backoff until it is
+    back), 'bus_off' (the controller reported bus-off in an error frame; 'ok' again with the next good frame or
+    the controller's restart). Counters for diagnostics: rx, tx, tx_errors, error_frames, bus_off, error_passive,
+    error_warning, bus_errors (times the adapter failed), reconnects, reconnect_attempts.
     """
 
     def __init__(self, config: BusConfig, sink: Callable[[str, can.Message], None], *,
-                 can_filters: list[dict] | None = None, backoff: tuple[float, float] = (0.2, 5.0)) -> None:
+                 can_filters: list[dict] | None = None, backoff: tuple[float, float] = (0.2, 5.0),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.sink = sink
         self.can_filters = can_filters
         self.backoff_min, self.backoff_max = backoff
+        self.clock = clock
         self.bus: can.BusABC | None = None
         self.notifier: can.Notifier | None = None
         self.state = 'closed'
         self.last_error: str | None = None
-        self.counters = {'rx': 0, 'tx': 0, 'tx_errors': 0, 'error_frames': 0, 'reconnects': 0, 'bus_errors': 0}
+        self.down_since: float | None = None
+        self.counters = {'rx': 0, 'tx': 0, 'tx_errors': 0, 'error_frames': 0, 'bus_off': 0, 'error_passive': 0,
+                         'error_warning': 0, 'reconnects': 0, 'reconnect_attempts': 0, 'bus_errors': 0}
         self._lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._generation = 0
         self._stop = threading.Event()
         self._reconnect_thread: threading.Thread | None = None
 
@@ -82,24 +101,58 @@ class BusConnection:
             self._open_locked()
 
     def _open_locked(self) -> None:
-        self.bus = self.config.open(self.can_filters)
-        self.notifier = can.Notifier(self.bus, [_QueueListener(self)], timeout=0.1)
+        bus = self.config.open(self.can_filters)
+        self._generation += 1
+        try:
+            self.notifier = can.Notifier(bus, [_QueueListener(self, self._generation)], timeout=0.1)
+        except Exception:
+            bus.shutdown()
+            raise
+        self.bus = bus
         self.state = 'ok'
-        self.last_error = None
+        self.down_since = None
 
     def on_frame(self, msg: can.Message) -> None:
-        self.counters['rx'] += 1
+        counters = self.counters
+        counters['rx'] += 1
         if msg.is_error_frame:
-            self.counters['error_frames'] += 1
+            self._on_error_frame(msg)
+        elif self.state == 'bus_off':
+            self.state = 'ok'
         self.sink(self.config.name, msg)
 
-    def on_error(self, exc: Exception) -> None:
-        self.counters['bus_errors'] += 1
-        self.last_error = f'{type(exc).__name__}: {exc}'
-        if self._stop.is_set() or self.state == 'error':
+    def _on_error_frame(self, msg: can.Message) -> None:
+        counters = self.counters
+        counters['error_frames'] += 1
+        cls = msg.arbitration_id
+        if cls & CAN_ERR_BUSOFF:
+            counters['bus_off'] += 1
+            if self.state == 'ok':
+                self.state = 'bus_off'
+                self.last_error = 'controller reported bus-off'
+                log.error('bus %s: bus-off', self.config.name)
+        elif cls & CAN_ERR_RESTARTED and self.state == 'bus_off':
+            self.state = 'ok'
+            log.info('bus %s: controller restarted after bus-off', self.config.name)
+        if cls & CAN_ERR_CRTL and len(msg.data) > 1:
+            if msg.data[1] & CAN_ERR_CRTL_PASSIVE:
+                counters['error_passive'] += 1
+            elif msg.data[1] & CAN_ERR_CRTL_WARNING:
+                counters['error_warning'] += 1
+
+    def on_error(self, exc: Exception, generation: int | None = None) -> None:
+        """The adapter failed (from the Notifier thread, or an open that failed): reconnect in the background."""
+        if self._stop.is_set() or (generation is not None and generation != self._generation):
             return
-        log.error('bus %s failed: %s; reconnecting', self.config.name, self.last_error)
-        self.state = 'error'
+        with self._state_lock:
+            if self.state == 'error':
+                return              # already reconnecting: the Notifier may report the same failure again
+            self.state = 'error'
+            self.counters['bus_errors'] += 1
+            self.last_error = f'{type(exc).__name__}: {exc}'
+            self.down_since = self.clock()
+        log.error('bus %s (%s:%s) failed: %s; reconnecting with backoff', self.config.name, self.config.interface,
+                  self.config.channel, self.last_error)
         self._reconnect_thread = threading.Thread(target=self._reconnect, name=f'qv-reconnect-{self.name}',
                                                   daemon=True)
         self._reconnect_thread.start()
@@ -122,16 +175,26 @@ class BusConnection:
         delay = self.backoff_min
         with self._lock:
             self._close_locked()
+        last_warning = self.clock()
         while not self._stop.wait(delay):
+            self.counters['reconnect_attempts'] += 1
             try:
                 with self._lock:
+                    if self._stop.is_set():
+                        return
                     self._open_locked()
                 self.counters['reconnects'] += 1
-                log.info('bus %s is back', self.config.name)
+                log.info('bus %s is back (was down: %s)', self.config.name, self.last_error)
                 return
             except Exception as exc:  # noqa: BLE001 - any adapter error
                 self.last_error = f'{type(exc).__name__}: {exc}'
-                log.debug('bus %s still down: %s', self.config.name, exc)
+                now = self.clock()
+                if now - last_warning >= STILL_DOWN_LOG_S:
+                    last_warning = now
+                    log.warning('bus %s still down after %.0f s (%d attempts): %s', self.config.name,
+                                now - (self.down_since or now), self.counters['reconnect_attempts'], self.last_error)
+                else:
+                    log.debug('bus %s still down: %s', self.config.name, exc)
                 delay = min(delay * 2, self.backoff_max)
 
     def send(self, msg: can.Message) -> None:
@@ -146,11 +209,20 @@ class BusConnection:
             self.counters['tx_errors'] += 1
             raise
 
+    def status(self) -> dict[str, Any]:
+        """State, reason and counters in one snapshot (for diagnostics)."""
+        down_for = self.clock() - self.down_since if self.down_since is not None and self.state == 'error' else 0.0
+        return {'state': self.state, 'last_error': self.last_error, 'down_for_s': round(down_for, 3),
+                **self.counters}
+
     def close(self) -> None:
         self._stop.set()
         with self._lock:
             self._close_locked()
             self.state = 'closed'
+        thread = self._reconnect_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1.0)
 
 
 class FrameQueue:
