@@ -224,7 +224,7 @@ class IntentEngine:
         return turn
 
     def _finish(self, turn: _Turn) -> RulePlan:
-        calls = turn.calls
+        calls = _latest_settings(turn.calls)
         if self._allowed is not None:
             kept = [c for c in calls if c.name in self._allowed]
             for call in calls:
@@ -449,6 +449,8 @@ class IntentEngine:
         if not turn.calls or lx.TRAIN_RE.search(c.raw) or lx.FLIGHT_RE.search(c.raw) or lx.HOTEL_RE.search(c.raw):
             return False
         last = turn.calls[-1]
+        if last.name not in ('book_travel', 'search_hotels', 'search_trains', 'search_flights'):
+            return False
         passengers = lx.PASSENGERS_RE.search(c.norm)
         nights = lx.NIGHTS_RE.search(c.norm)
         date = _date(c, turn.today)
@@ -490,7 +492,7 @@ class IntentEngine:
         if not found:
             return False
         names = [name for _, name in sorted(found)]
-        switchable = [n for n in names if n in ('ac', 'recirc', 'defrost', 'seat')]
+        switchable = [n for n in names if n in ('ac', 'recirc', 'defrost', 'seat', 'fan')]
         if len(switchable) >= 2 and not re.search(r'\d', c.norm) and (lx.ON_RE.search(c.raw) or
                                                                      lx.OFF_RE.search(c.raw)):
             for name in switchable:  # "turn on the A/C and the seat heating"
@@ -874,25 +876,45 @@ def _split(text: str) -> list[_Clause]:
         piece = lx.LEADING_FILLER.sub('', piece.strip()).strip()
         if not piece:
             continue
-        for part in _split_zones(piece):
+        for part in _split_mentions(piece):
             lower = part.lower()
             clauses.append(_Clause(part, lower, normalize_numbers(lower), question, _CJK.search(lower) is not None))
     return clauses
 
 
-def _split_zones(piece: str) -> list[str]:
-    """'the driver to 20 and the passenger to 22', '主驾20度副驾22度' -> one clause per zone, when each has a number."""
-    starts = [m.start() for m in lx.ZONE_RE.finditer(piece.lower())][1:]
-    if not starts:
+def _split_mentions(piece: str) -> list[str]:
+    """One clause per zone or device that carries its own number: 'the driver to 20 and the passenger to 22',
+    '主驾20度副驾22度', 'set the fan to 3 and the temperature to 22'. Words without a number join the next part."""
+    low = piece.lower()
+    starts = sorted({m.start() for pattern in (lx.ZONE_RE, lx.SPLIT_DEVICE_RE) for m in pattern.finditer(low)})
+    if len(starts) < 2:
         return [piece]
-    bounds = [0, *starts, len(piece)]
-    parts = [_ZONE_JOINER.sub('', piece[a:b]).strip() for a, b in zip(bounds, bounds[1:])]
-    if all(re.search(r'\d', normalize_numbers(part.lower())) for part in parts):
-        return parts
-    return [piece]
+    bounds = [0, *starts[1:], len(piece)]
+    parts: list[str] = []
+    carry = ''
+    for a, b in zip(bounds, bounds[1:]):
+        carry += piece[a:b]
+        if re.search(r'\d', normalize_numbers(carry.lower())):
+            parts.append(carry)
+            carry = ''
+    if carry and parts:
+        parts[-1] += carry  # trailing words without a number: "... to 22 for the driver"
+    if len(parts) < 2:
+        return [piece]
+    return [_ZONE_JOINER.sub('', part).strip() for part in parts]
 
 
 _ZONE_JOINER = re.compile(r'\s*(?:\band(?: the)?|\bthe|和|以及|,)\s*$', re.I)
+
+
+def _latest_settings(calls: list[ToolCall]) -> list[ToolCall]:
+    """'turn on the seat heating and set it to 3', 'set it to 20, no, 22': the later setting of a device wins."""
+    last_index = {}
+    for index, call in enumerate(calls):
+        if call.name in TOOL_DEVICE:
+            last_index[(call.name, call.arguments.get('zone'))] = index
+    return [call for index, call in enumerate(calls)
+            if call.name not in TOOL_DEVICE or last_index[(call.name, call.arguments.get('zone'))] == index]
 
 
 def _tools(plan: Plan | None) -> set[str]:

@@ -26,7 +26,7 @@ CLAUSE_SPLIT = re.compile(r'[,;!?，。；！？、]+|(?<!\d)\.(?!\d)|\s+(?:and 
                    r'(?<=[\u4e00-\u9fff])(?:和|并)(?=打开|关闭|关掉|告诉|查|调|设|找|订|帮)', re.I)
 LEADING_FILLER = _re(r'^(?:(?:and|so|ok|okay|hey|um|uh|oh|please|now|also|then|just|再|请|麻烦|帮我|给我|那|那就|'
                      r'然后|好的|嗯|哦|那么|那就)\s*[,，]?\s*)+')
-FILLER_ONLY = _re(r'^(?:please|thanks?|thank you|ok|okay|now|yes|right|and|so|um|uh|then|请|好|好的|嗯|哦|吧|啊|谢谢|'
+FILLER_ONLY = _re(r'^(?:please|thanks?|thank you|ok|okay|now|yes|right|and|so|um|uh|then|no|sorry|i mean|actually|不对|不是|错了|请|好|好的|嗯|哦|吧|啊|谢谢|'
                   r'然后|麻烦了|一下|帮我|就这样)?$')
 
 # ---- zones ----------------------------------------------------------------------------------------------------
@@ -59,6 +59,8 @@ DEVICES: list[tuple[str, re.Pattern]] = [
                  r'温度|度|暖|热|冷|凉|升温|降温|闷')),
 ]
 DEVICE_RE = {name: pattern for name, pattern in DEVICES}
+# where a device is named, for splitting "set the fan to 3 and the temperature to 22" (not the bare unit 度/degrees)
+SPLIT_DEVICE_RE = _re('|'.join(p.pattern for n, p in DEVICES if n != 'temp') + r'|temperature|\btemps?\b|温度')
 
 ON_RE = _re(r'\b(?:turn|switch|put|flip|start|enable|activate|open|fire)\b.{0,20}\bon\b|\bon\b|\bturn on\b|\benable|'
             r'\bactivate|\bstart\b|打开|开启|开一下|开下|开着|启动|开(?=空调|冷气|内循环|外循环|除霜|除雾|座椅|风|暖|冷)|'
