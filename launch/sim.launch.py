@@ -85,7 +85,7 @@ def generate_launch_description() -> LaunchDescription:
                  parameters=[{'use_sim_time': _flag('use_sim_time')}])
     someip = Node(package='qwen_vehicle', executable='someip_gateway', name='someip_gateway', namespace=namespace,
                   output='screen', emulate_tty=True, condition=_separate_and('with_someip'),
-                  parameters=[dict(common, policy=_text('policy'))])
+                  parameters=[{'use_sim_time': _flag('use_sim_time')}])
     # One process on virtual buses: the demo car without its scripted conversation.
     inprocess = ExecuteProcess(
         cmd=[PathJoinSubstitution([FindPackagePrefix('qwen_vehicle'), 'lib', 'qwen_vehicle', 'qwen-vehicle']),
