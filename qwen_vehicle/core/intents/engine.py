@@ -282,8 +282,8 @@ class IntentEngine:
         parcel_context = bool(last_tools & {'list_parcels', 'track_parcel', 'redirect_parcel'})
         redirect = lx.PARCEL_REDIRECT_RE.search(c.raw)
         destination = _parcel_destination(c.raw)
-        if not (lx.PARCEL_RE.search(c.raw) or tracking or (parcel_context and (redirect or
-                                                                                 lx.ORDINAL_RE.search(c.norm)))):
+        if not (lx.PARCEL_RE.search(c.raw) or tracking or (parcel_context and (redirect or (
+                _ordinal(c) is not None and _selects(c))))):
             return False
         if lx.FOOD_STATUS_RE.search(c.raw) or lx.FOOD_CANCEL_RE.search(c.raw):
             return False
@@ -661,7 +661,7 @@ class IntentEngine:
         number = _absolute(norm, r'degrees?|°|度|levels?|档|级')
         direction = _direction(c)
         ordinal = _ordinal(c)
-        if ordinal is not None or (lx.THIS_ONE_RE.search(raw) and lx.BOOK_VERB_RE.search(raw)):
+        if (ordinal is not None and _selects(c)) or (lx.THIS_ONE_RE.search(raw) and lx.BOOK_VERB_RE.search(raw)):
             return self._ordinal_follow_up(c, turn)
         if zones and number is None and direction == 0:
             source = _zoned_calls(turn.calls) or _zoned_calls(ctx.last_plan.calls if ctx.last_plan else [])
@@ -774,7 +774,7 @@ class IntentEngine:
             value = _parcel_destination(c.raw)
         elif missing == 'tracking_number' and _tracking_number(c.orig):
             value = _tracking_number(c.orig)
-        elif pending.get('list'):
+        elif pending.get('list') and (_ordinal(c) is None or _selects(c)):
             value = self._entity(turn, c, pending['list'], allow_single=False)
         if value is None:
             return None
@@ -1006,6 +1006,15 @@ def _cuisine(raw: str) -> str | None:
     if not match:
         return None
     return lx.CUISINE_NAMES[match.lastgroup]
+
+
+def _selects(c: _Clause) -> bool:
+    """The clause picks from a list: a selecting verb, or nothing but the ordinal ("the second one", "第二个").
+    "Wait a second" is not a pick."""
+    if lx.SELECT_VERB_RE.search(c.raw):
+        return True
+    rest = lx.ORDINAL_RE.sub(' ', c.norm)
+    return not lx.ORDINAL_FILLER_RE.sub('', rest).strip()
 
 
 def _tracking_number(orig: str) -> str | None:

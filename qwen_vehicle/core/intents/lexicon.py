@@ -288,3 +288,10 @@ AC_STRONGER_RE = _re(r'\bcrank|\bblast|stronger|turn (?:it )?up|\bup\b|\bmore\b|
 AC_WEAKER_RE = _re(r'weaker|turn (?:it )?down|\bdown\b|\bless\b|开小|关小|弱一?点|小一?点|小些|减小')
 AC_TEMPERATURE_RE = _re(r'warm|cool|cold|hot|higher|lower|temperature|degree|调高|调低|升高|降低|高一?点|低一?点|温度|'
                         r'暖|凉|冷一?点|热一?点')
+
+# what may stand around an ordinal when the driver just picks from a list: "the second one please", "就第二个吧"
+SELECT_VERB_RE = _re(r'\b(?:book|order|take|choose|pick|select|get|want|go with|track|show|open|check|reserve|buy)\b|'
+                     r'订|买|选|要|点|看|查|来')
+ORDINAL_FILLER_RE = _re(r"\b(?:the|one|ones|option|choice|number|no|please|that|let's|lets|ok|okay|go|with|i'll|"
+                        r"item|train|flight|hotel|restaurant|place|parcel|package|dish)\b|就|吧|那|个|家|班|趟|项|条|件|一|"
+                        r"的|啊|呀|好|[\s,.!?，。！？#]")
