@@ -99,8 +99,14 @@ class DecodeAccount:
         return '\n'.join(lines)
 
 
+def _is_dyadic(x: float) -> bool:
+    """Whether x is exact in binary (0.5, 0.25, 3): scaled values then need no rounding."""
+    return any(float(x * (1 << k)).is_integer() for k in range(0, 11))
+
+
 class _SignalPlan:
-    __slots__ = ('path', 'name', 'scale', 'offset', 'minimum', 'maximum', 'special', 'choices', 'mux_ids', 'is_int')
+    __slots__ = ('path', 'name', 'scale', 'offset', 'minimum', 'maximum', 'special', 'choices', 'mux_ids', 'is_int',
+                 'round_digits')
 
     def __init__(self, sig_def: SignalDef) -> None:
         s = sig_def.dbc_signal
@@ -108,12 +114,13 @@ class _SignalPlan:
         self.name = s.name
         self.scale = s.conversion.scale
         self.offset = s.conversion.offset
-        self.minimum = s.minimum
-        self.maximum = s.maximum
+        self.minimum = s.minimum if s.minimum is not None else float('-inf')
+        self.maximum = s.maximum if s.maximum is not None else float('inf')
         self.special = special_raw_values(s)
         self.choices = {int(k): str(v) for k, v in (s.choices or {}).items()}
         self.mux_ids = frozenset(s.multiplexer_ids or ())
         self.is_int = self.scale == int(self.scale) and self.offset == int(self.offset) and not s.is_float
+        self.round_digits = None if s.is_float or (_is_dyadic(self.scale) and _is_dyadic(self.offset)) else 9
 
 
 class _MessagePlan:
@@ -199,17 +206,17 @@ class BusCodec:
                 account.invalid[INVALID_SNA][plan.name] += 1
                 updates.append(SignalUpdate(sp.path, special, rv, timestamp, False, INVALID_SNA, plan.name))
                 continue
-            label = sp.choices.get(rv)
             phys = rv * sp.scale + sp.offset
-            if not sp.is_int:
-                phys = round(phys, 9)
-            else:
+            if sp.is_int:
                 phys = int(phys)
-            if (sp.minimum is not None and phys < sp.minimum) or (sp.maximum is not None and phys > sp.maximum):
+            elif sp.round_digits is not None:
+                phys = round(phys, sp.round_digits)
+            if phys < sp.minimum or phys > sp.maximum:
                 account.invalid[INVALID_RANGE][plan.name] += 1
                 updates.append(SignalUpdate(sp.path, phys, rv, timestamp, False, INVALID_RANGE, plan.name))
                 continue
-            updates.append(SignalUpdate(sp.path, label if label is not None else phys, rv, timestamp, True, None,
+            label = sp.choices.get(rv) if sp.choices else None
+            updates.append(SignalUpdate(sp.path, phys if label is None else label, rv, timestamp, True, None,
                                         plan.name))
         return updates
 

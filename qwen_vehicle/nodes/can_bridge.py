@@ -43,6 +43,7 @@ class CanBridgeConfig:
     diagnostics_period: float = 1.0
     frame_id: str = 'base_link'
     receive_filters: bool = True
+    sensor_qos_depth: int = 50
     buses: list[BusConfig] = field(default_factory=list)
 
     def validate(self) -> None:
@@ -79,7 +80,8 @@ class CanBridge(Node):
             if out is None:
                 frame_id = 'gnss' if sig.ros.type == 'sensor_msgs/NavSatFix' else self.config.frame_id
                 out = self.outputs[sig.ros.topic] = TopicOutput(sig.ros.topic, sig.ros.type, frame_id)
-                profile = qos.LATCHED_STATE if sig.ros.publish == 'on_change' else qos.SENSOR_STREAM
+                profile = qos.LATCHED_STATE if sig.ros.publish == 'on_change' else \
+                    qos.sensor_stream(self.config.sensor_qos_depth)
                 out.publisher = self.create_publisher(out.msg_class, sig.ros.topic, profile)
             out.add(sig)
             self.outputs_by_path[sig.path] = out
@@ -128,6 +130,9 @@ class CanBridge(Node):
         c.receive_filters = declare_typed(self, 'receive_filters', c.receive_filters,
                                           'pass only mapped IDs (hardware filters where the adapter has them)',
                                           read_only=True)
+        c.sensor_qos_depth = declare_typed(self, 'sensor_qos_depth', c.sensor_qos_depth,
+                                           'history depth of the sensor topics (raise it for bursty logs)',
+                                           int_range=(1, 100000), read_only=True)
         c.validate()
         return c
 
@@ -203,7 +208,7 @@ class CanBridge(Node):
                 for out in touched:
                     if out.should_publish():
                         try:
-                            out.publisher.publish(out.msg)
+                            out.publish()
                         except Exception as exc:  # noqa: BLE001 - context shutting down
                             if self._closing:
                                 return

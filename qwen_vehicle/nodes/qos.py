@@ -4,6 +4,13 @@ from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityP
 # High-rate measurements: best effort would drop under load, so reliable with a short history.
 SENSOR_STREAM = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.VOLATILE)
+
+
+def sensor_stream(depth: int) -> QoSProfile:
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
 # Sensor data as the ROS sensor_data profile (best effort), for consumers that prefer it (e.g. Gazebo bridges).
 SENSOR_BEST_EFFORT = qos_profile_sensor_data
 # State that changes rarely: late joiners get the last value.

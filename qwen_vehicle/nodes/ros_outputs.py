@@ -4,12 +4,12 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TwistStamped
 from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus, Temperature
 from std_msgs.msg import Bool, Float32, Float64, Int32, String, UInt8
 
 from ..core.mapping import SignalDef
+from .cdr_template import make_template
 
 MSG_TYPES = {
     'sensor_msgs/BatteryState': BatteryState, 'sensor_msgs/NavSatFix': NavSatFix,
@@ -27,11 +27,6 @@ CHARGING_STATUS = {'Charging': BatteryState.POWER_SUPPLY_STATUS_CHARGING,
 FIX_STATUS = {'NoFix': NavSatStatus.STATUS_NO_FIX, 'Fix2D': NavSatStatus.STATUS_FIX,
               'Fix3D': NavSatStatus.STATUS_FIX, 'DGNSS': NavSatStatus.STATUS_SBAS_FIX,
               'RTKFloat': NavSatStatus.STATUS_GBAS_FIX, 'RTKFixed': NavSatStatus.STATUS_GBAS_FIX}
-
-
-def to_stamp(timestamp: float) -> Time:
-    sec = int(timestamp)
-    return Time(sec=sec, nanosec=int((timestamp - sec) * 1e9))
 
 
 def _number(value: Any) -> float:
@@ -94,6 +89,18 @@ class TopicOutput:
         self.on_change = False
         self.last_data: Any = None
         self.publisher = None
+        self._template = None
+        self._template_tried = type_name == 'std_msgs/String'  # variable length: rclpy serializes it
+
+    def publish(self) -> None:
+        """Publish the current message (patched CDR bytes where the layout allows it)."""
+        if not self._template_tried:
+            self._template_tried = True
+            self._template = make_template(self.msg)
+        if self._template is not None:
+            self.publisher.publish(self._template.pack(self.msg))
+        else:
+            self.publisher.publish(self.msg)
 
     def add(self, sig: SignalDef) -> None:
         ros = sig.ros
@@ -123,7 +130,9 @@ class TopicOutput:
             return False
         self.setters[path](self.msg, value, valid)
         if self.has_header:
-            self.msg.header.stamp = to_stamp(timestamp)
+            stamp = self.msg.header.stamp
+            sec = int(timestamp)
+            stamp.sec, stamp.nanosec = sec, int((timestamp - sec) * 1e9)
         return True
 
     def should_publish(self) -> bool:
