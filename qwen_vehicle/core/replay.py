@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SKIP_UNMAPPED_BUS = 'unmapped_bus'
 SKIP_SEND_FAILED = 'send_failed'
+MIN_SLEEP_S = 0.0005     # frames due sooner than this go out at once (sleep() costs more than it waits)
 
 
 class BusMap:
@@ -301,9 +302,9 @@ class Replayer:
             if self.speed > 0:
                 due = start + schedule / self.speed
                 now = self.clock()
-                if due > now:
+                if due - now >= MIN_SLEEP_S:
                     self.sleep(due - now)
-                else:
+                elif now > due:
                     max_lag = max(max_lag, now - due)
             msg = frame.msg
             msg.channel = None
