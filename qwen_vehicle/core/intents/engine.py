@@ -819,6 +819,8 @@ class IntentEngine:
                 found = list(SEAT_ZONES if seat else ZONES)
             elif group == 'speaker':
                 found = [self._speaker(turn)]
+            elif group == 'there':  # "... on the passenger side and turn on the seat heating there"
+                found = [call.arguments['zone'] for call in turn.calls if call.arguments.get('zone') in ZONES][-1:]
             else:
                 found = [group]
             zones.extend(z for z in found if z not in zones)
@@ -908,13 +910,21 @@ _ZONE_JOINER = re.compile(r'\s*(?:\band(?: the)?|\bthe|和|以及|,)\s*$', re.I)
 
 
 def _latest_settings(calls: list[ToolCall]) -> list[ToolCall]:
-    """'turn on the seat heating and set it to 3', 'set it to 20, no, 22': the later setting of a device wins."""
+    """'turn on the seat heating and set it to 3', 'set it to 20, no, 22': the later setting of a device wins;
+    a call said twice ("我饿了，找个吃饭的地方") is made once."""
     last_index = {}
     for index, call in enumerate(calls):
         if call.name in TOOL_DEVICE:
             last_index[(call.name, call.arguments.get('zone'))] = index
-    return [call for index, call in enumerate(calls)
-            if call.name not in TOOL_DEVICE or last_index[(call.name, call.arguments.get('zone'))] == index]
+    kept, seen = [], set()
+    for index, call in enumerate(calls):
+        if call.name in TOOL_DEVICE and last_index[(call.name, call.arguments.get('zone'))] != index:
+            continue
+        if call.key() in seen:
+            continue
+        seen.add(call.key())
+        kept.append(call)
+    return kept
 
 
 def _tools(plan: Plan | None) -> set[str]:

@@ -38,7 +38,8 @@ ZONE_RE = _re(
     r'(?P<passenger>\bpassenger|\bco-?driver|副驾(?:驶)?|乘客|右边|右侧|\bright side)|'
     r'(?P<rear>\brear\b|\bback seats?\b|\bbackseats?\b|\bback row\b|in the back\b|at the back\b|后排|后座|后面)|'
     r'(?P<driver>\bdriver|主驾(?:驶)?|驾驶位|驾驶座|驾驶员|驾驶侧|司机|左边|左侧|\bleft side)|'
-    r'(?P<speaker>\bmy side\b|\bmy seat\b|\bfor me\b|我这边|我这里|我这)')
+    r'(?P<speaker>\bmy side\b|\bmy seat\b|\bfor me\b|我这边|我这里|我这)|'
+    r'(?P<there>\bthat side\b|(?<!is )(?<!are )\bthere\b|那边|那一侧)')
 
 # ---- vehicle devices (priority: the first that matches names the device of a clause) -----------------------------
 DEVICES: list[tuple[str, re.Pattern]] = [
@@ -73,10 +74,10 @@ ABS_TO_RE = _re(rf'(?:\bto|\bat|=|调到|调成|调为|设为|设成|设置为|�
 # relative changes: direction words, checked on normalized text
 FEEL_UP_RE = _re(r"i'?m (?:a bit |a little |so |really |very )?(?:cold|freezing|chilly)|i am (?:cold|freezing)|"
                  r"(?:too|so|very|a bit|a little) (?:cold|chilly)\b|it'?s (?:cold|freezing|chilly)|freezing|"
-                 r'(?:太|好|有点|有些|很|真)(?:冷|凉)|冷死|冻死|我(?:好|很|有点|有些|觉得|感觉)?(?:冷|凉)(?!气)')
+                 r'(?:太|好|有点|有些|很|真)(?:冷|凉|低)|冷死|冻死|too low|我(?:好|很|有点|有些|觉得|感觉)?(?:冷|凉)(?!气)')
 FEEL_DOWN_RE = _re(r"i'?m (?:a bit |a little |so |really |very )?(?:hot|warm|sweating|boiling)|i am (?:hot|warm)|"
                    r"(?:too|so|very|a bit|a little) (?:hot|warm|stuffy)\b|it'?s (?:hot|boiling|stuffy)|stuffy|boiling|"
-                   r'(?:太|好|有点|有些|很|真)(?:热|闷)|热死|闷死|我(?:好|很|有点|有些|觉得|感觉)?(?:热|闷)')
+                   r'(?:太|好|有点|有些|很|真)(?:热|闷|高)|热死|闷死|too high|我(?:好|很|有点|有些|觉得|感觉)?(?:热|闷)')
 UP_RE = _re(r'warmer|hotter|warm (?:it )?up|heat (?:it )?up|more heat|\bhigher\b|\braise\b|\bincrease\b|turn (?:it )?up|'
             r'\bup\b|\bmore\b|stronger|faster|\bboost\b|crank|bump|'
             r'调高|升高|提高|增加|加大|调大|开大|升温|高一?点|高些|暖和|暖一?点|热一?点|大一?点|大些|强一?点|'
@@ -138,7 +139,7 @@ FOOD_STATUS_RE = _re(r'where(?:\'s| is) (?:my |the )?(?:food|order|delivery|take
                      r'order status|status of (?:my|the) order|when will (?:my|the) (?:food|order|meal)|'
                      r'how long (?:until|for|till) (?:my|the) (?:food|order|meal)|track (?:my|the) (?:food )?order|'
                      r'外卖到哪|外卖.{0,4}(?:到哪|多久|什么时候|状态)|订单(?:状态|到哪|怎么样|进度)|餐到哪|饭到哪|我的外卖|我的订单')
-FOOD_CANCEL_RE = _re(r'cancel (?:my |the |that )?(?:food )?order|取消(?:外卖|订单|点餐|这个订单|那个订单)|不要外卖了|退单')
+FOOD_CANCEL_RE = _re(r'cancel (?:my |the |that )?(?:food )?order|取消.{0,4}(?:外卖|订单|点餐)|不要外卖了|退单')
 FOOD_USUAL_RE = _re(r'my usual|the usual|same as last time|what i (?:usually|always) (?:get|order)|老样子|老规矩|常点的|'
                     r'照旧|平常那个|平时那个|和上次一样|跟上次一样|老一套')
 MENU_RE = _re(r'\bmenu\b|菜单|有什么菜|有什么吃的|有啥吃的')
