@@ -29,7 +29,10 @@ class LayoutError(ValueError):
     pass
 
 
-def _leaves(msg, prefix: str = ''):
+CONSTANT_STRINGS = frozenset({'header.frame_id', 'location', 'serial_number'})
+
+
+def _leaves(msg, prefix: str = '', constant: frozenset = CONSTANT_STRINGS):
     """(dotted path, struct format, count) of every primitive field; LayoutError for variable parts."""
     for name, type_name in msg.get_fields_and_field_types().items():
         path = f'{prefix}{name}'
@@ -38,10 +41,13 @@ def _leaves(msg, prefix: str = ''):
             yield path, FORMATS[type_name], 0
         elif base in FORMATS and rest and rest[:-1].isdigit():
             yield path, FORMATS[base], int(rest[:-1])
-        elif type_name == 'string' or type_name.startswith('sequence<'):
-            continue  # kept as in the template: must not change after start-up
+        elif type_name == 'string':
+            if path not in constant:
+                raise LayoutError(f'{path}: a string that may change')
+        elif type_name.startswith('sequence<'):
+            continue  # kept as in the template (empty): must not change after start-up
         elif '/' in type_name:
-            yield from _leaves(getattr(msg, name), path + '.')
+            yield from _leaves(getattr(msg, name), path + '.', constant)
         else:
             raise LayoutError(f'{path}: {type_name} has no fixed layout')
 

@@ -90,7 +90,7 @@ class TopicOutput:
         self.last_data: Any = None
         self.publisher = None
         self._template = None
-        self._template_tried = type_name == 'std_msgs/String'  # variable length: rclpy serializes it
+        self._template_tried = False
 
     def publish(self) -> None:
         """Publish the current message (patched CDR bytes where the layout allows it)."""
