@@ -54,6 +54,7 @@ def set_parameter(node_name: str, name: str, value, timeout: float = 20.0):
     import rclpy
     from rcl_interfaces.srv import SetParameters
     from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
     context = Context()
     rclpy.init(context=context)
@@ -62,7 +63,10 @@ def set_parameter(node_name: str, name: str, value, timeout: float = 20.0):
         client = node.create_client(SetParameters, f'{node_name}/set_parameters')
         assert client.wait_for_service(timeout_sec=timeout), f'{node_name}/set_parameters not available'
         future = client.call_async(SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()]))
-        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        executor.spin_until_future_complete(future, timeout_sec=timeout)
+        executor.shutdown()
         assert future.done(), 'no answer from set_parameters'
         return future.result().results[0]
     finally:
