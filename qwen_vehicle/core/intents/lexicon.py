@@ -8,15 +8,47 @@ from __future__ import annotations
 import re
 
 
-def _re(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
+class _Gated:
+    """A regex behind a cheaper superset check (the same alternatives without word boundaries or named groups).
+
+    Python's re tries every alternative at every position when alternatives start with \\b or a group; without them
+    it can skip positions by first character, several times faster. Most patterns miss most clauses, so checking
+    the loose gate first saves most of the time; a gate hit runs the exact pattern."""
+
+    __slots__ = ('regex', 'gate')
+
+    def __init__(self, regex: re.Pattern, gate: re.Pattern):
+        self.regex, self.gate = regex, gate
+
+    def search(self, string: str, *args):
+        return self.regex.search(string, *args) if self.gate.search(string, *args) else None
+
+    def finditer(self, string: str, *args):
+        return self.regex.finditer(string, *args) if self.gate.search(string, *args) else iter(())
+
+    def __getattr__(self, name: str):
+        return getattr(self.regex, name)
+
+
+def _loosen(pattern: str) -> str:
+    return re.sub(r'\(\?P<\w+>', '(?:', pattern.replace(r'\b', ''))
+
+
+Pattern = 're.Pattern | _Gated'  # what _re returns: search/finditer/match/sub/pattern as on re.Pattern
+
+
+def _re(pattern: str, gate: str | None = None) -> re.Pattern | _Gated:
+    regex = re.compile(pattern)
+    gate = _loosen(pattern) if gate is None else gate
+    return regex if gate == pattern else _Gated(regex, re.compile(gate))
 
 
 NUM = r'(\d+(?:\.\d+)?)'
 
 # ---- splitting one utterance into clauses -------------------------------------------------------------------
 _EN_VERBS = (r'turn|switch|set|make|put|tell|show|what|what\'s|whats|how|find|book|order|track|where|check|give|get|'
-             r'open|close|start|stop|navigate|play|call|redirect|cancel|change|increase|decrease|raise|lower|crank|bump|let|please|i|'
+             r'open|close|start|stop|navigate|play|call|redirect|cancel|change|increase|decrease|raise|lower|crank|'
+             r'bump|let|please|i|'
              r'i\'m|can|could|search|look|list|read|is|are|do|also|then|warm|cool|heat')
 CLAUSE_SPLIT = re.compile(r'[,;!?，。；！？、]+|(?<!\d)\.(?!\d)|\s+(?:and then|and also|after that|then|also|plus)\s+|'
                    rf'\s+and\s+(?=(?:{_EN_VERBS})\b)|'
@@ -26,7 +58,8 @@ CLAUSE_SPLIT = re.compile(r'[,;!?，。；！？、]+|(?<!\d)\.(?!\d)|\s+(?:and 
                    r'(?<=[\u4e00-\u9fff])(?:和|并)(?=打开|关闭|关掉|告诉|查|调|设|找|订|帮)', re.I)
 LEADING_FILLER = _re(r'^(?:(?:and|so|ok|okay|hey|um|uh|oh|please|now|also|then|just|再|请|麻烦|帮我|给我|那|那就|'
                      r'然后|好的|嗯|哦|那么|那就)\s*[,，]?\s*)+')
-FILLER_ONLY = _re(r'^(?:please|thanks?|thank you|ok|okay|now|yes|right|and|so|um|uh|then|no|sorry|i mean|actually|不对|不是|错了|请|好|好的|嗯|哦|吧|啊|谢谢|'
+FILLER_ONLY = _re(r'^(?:please|thanks?|thank you|ok|okay|now|yes|right|and|so|um|uh|then|no|sorry|i mean|actually|不对|'
+                  r'不是|错了|请|好|好的|嗯|哦|吧|啊|谢谢|'
                   r'然后|麻烦了|一下|帮我|就这样)?$')
 
 # ---- zones ----------------------------------------------------------------------------------------------------
@@ -42,18 +75,21 @@ ZONE_RE = _re(
     r'(?P<there>\bthat side\b|(?<!is )(?<!are )\bthere\b|那边|那一侧)')
 
 # ---- vehicle devices (priority: the first that matches names the device of a clause) -----------------------------
-DEVICES: list[tuple[str, re.Pattern]] = [
+DEVICES: list[tuple[str, Pattern]] = [
     ('seat', _re(r'seat[ -]?heat(?:ing|er|ers)?|heated seats?|seat warmers?|heat(?:ing)? (?:up )?(?:my |the )?seats?|'
                  r'warm (?:up )?(?:my |the )?seats?|seats? (?:heating|heater|warmer)|(?:my |the )?seats? (?:is|are) '
                  r'(?:cold|freezing)|butt warmer|座椅加热|加热座椅|座椅加温|座位加热|座椅(?:热|暖|冷|凉)|坐垫加热|座椅.{0,4}(?:档|级)')),
     ('defrost', _re(r'defrost(?:er|ing)?|de-?fog(?:ger|ging)?|de-?mist(?:er|ing)?|de-?ic(?:e|er|ing)|fogg(?:ed|ing|y)|'
-                    r'fogging up|steamed up|misted up|heated (?:rear )?(?:window|windshield|windscreen)|rear window heat(?:er|ing)?|'
+                    r'fogging up|steamed up|misted up|heated (?:rear )?(?:window|windshield|windscreen)|'
+                    r'rear window heat(?:er|ing)?|'
                     r'除霜|除雾|去雾|化霜|起雾|除冰|雾气|哈气|(?:挡风)?玻璃加热|(?:后挡|后窗|前挡)加热')),
-    ('recirc', _re(r'recirc(?:ulation|ulate|ulating)?|recycle(?:d)? air|recycling|inner circulation|internal circulation|'
+    ('recirc', _re(r'recirc(?:ulation|ulate|ulating)?|recycle(?:d)? air|recycling|inner circulation|'
+                   r'internal circulation|'
                    r'air circulation|circulation|fresh air|outside air|external air|outer circulation|内循环|外循环|循环|'
                    r'新风')),
     ('fan', _re(r'\bfans?\b|blower|air ?flow|fan speed|ventilation|\bwind\b|风量|风速|风扇|鼓风|风力|(?<![冷暖通挡])风(?![景格险光挡窗])')),
-    ('ac', _re(r'\ba/?c\b|\ba c\b|aircon|air[ -]?con(?:ditioning|ditioner)?\b|air conditioning|climate control|\bcooling\b|'
+    ('ac', _re(r'\ba/?c\b|\ba c\b|aircon|air[ -]?con(?:ditioning|ditioner)?\b|air conditioning|climate control|'
+               r'\bcooling\b|'
                r'空调|冷气|制冷')),
     ('temp', _re(r'temperature|\btemps?\b|degrees?|°|celsius|fahrenheit|\bwarm(?:er|th)?\b|\bcool(?:er)?\b|'
                  r'\bcold(?:er)?\b|\bhot(?:ter)?\b|chilly|freezing|\bheat\b|\bheating\b|\bheater\b|stuffy|'
@@ -78,7 +114,8 @@ FEEL_UP_RE = _re(r"i'?m (?:a bit |a little |so |really |very )?(?:cold|freezing|
 FEEL_DOWN_RE = _re(r"i'?m (?:a bit |a little |so |really |very )?(?:hot|warm|sweating|boiling)|i am (?:hot|warm)|"
                    r"(?:too|so|very|a bit|a little) (?:hot|warm|stuffy)\b|it'?s (?:hot|boiling|stuffy)|stuffy|boiling|"
                    r'(?:太|好|有点|有些|很|真)(?:热|闷|高)|热死|闷死|too high|我(?:好|很|有点|有些|觉得|感觉)?(?:热|闷)')
-UP_RE = _re(r'warmer|hotter|warm (?:it )?up|heat (?:it )?up|more heat|\bhigher\b|\braise\b|\bincrease\b|turn (?:it )?up|'
+UP_RE = _re(r'warmer|hotter|warm (?:it )?up|heat (?:it )?up|more heat|\bhigher\b|\braise\b|\bincrease\b|'
+            r'turn (?:it )?up|'
             r'\bup\b|\bmore\b|stronger|faster|\bboost\b|crank|bump|'
             r'调高|升高|提高|增加|加大|调大|开大|升温|高一?点|高些|暖和|暖一?点|热一?点|大一?点|大些|强一?点|'
             r'多一?点|加\d|加一?点|调暖')
@@ -96,7 +133,8 @@ LEVEL_WORDS = {'low': 1, 'medium': 2, 'mid': 2, 'middle': 2, 'high': 3, '低档'
 LEVEL_WORD_RE = _re(r'\b(?:low|medium|mid|middle|high)\b|低档|中档|高档')
 OUTSIDE_RE = _re(r'outside|outdoor|out there|exterior|外面|室外|车外|外边|户外|外头')
 
-DEFROST_BOTH_RE = _re(r'\bboth\b|\ball\b|front and (?:the )?(?:rear|back)|everything|every window|all windows|前后|全部|都|所有')
+DEFROST_BOTH_RE = _re(r'\bboth\b|\ball\b|front and (?:the )?(?:rear|back)|everything|every window|all windows|前后|全部|'
+                      r'都|所有')
 DEFROST_REAR_RE = _re(r'\brear\b|\bback\b|后挡|后窗|后风挡|后玻璃|后')
 DEFROST_FRONT_RE = _re(r'front|windshield|windscreen|前挡|前窗|前风挡|前玻璃|前')
 RECIRC_FRESH_RE = _re(r'fresh air|outside air|external air|outer circulation|外循环|新风')
@@ -110,10 +148,12 @@ ZH_QUESTION_RE = _re(r'多少|几度|几档|几级|吗|呢|怎么样|如何|什�
 ZH_ACTION_RE = _re(r'打开|开启|关闭|关掉|关上|(?<!空)调|设|升高|降低|开到|开大|开小|帮我开|帮我关|加热')
 
 # ---- read tools -----------------------------------------------------------------------------------------------
-BATTERY_RE = _re(r'batter(?:y|ies)|\bsoc\b|\bjuice\b|state of charge|\brange\b|how far can|how many (?:km|kilometers|kilometres|'
+BATTERY_RE = _re(r'batter(?:y|ies)|\bsoc\b|\bjuice\b|state of charge|\brange\b|how far can|how many (?:km|kilometers|'
+                 r'kilometres|'
                  r'miles)|\bcharg(?:e|ed|ing)\b|charge level|电量|电池|续航|充电|还能(?:跑|开|走)|剩.{0,2}电|多少电|里程|电还')
 CHARGING_CONTROL_RE = _re(r'(?:start|stop|begin|end|pause)\s+(?:the\s+)?charging|(?:开始|停止|结束|暂停)充电')
-LOCATION_RE = _re(r'where am i|where are we|where is the car|where\'s the car|my location|current location|our location|'
+LOCATION_RE = _re(r'where am i|where are we|where is the car|where\'s the car|my location|current location|'
+                  r'our location|'
                   r'current position|my position|\bgps\b|coordinates|latitude|longitude|我在哪|我们在哪|现在在哪|当前位置|'
                   r'我的位置|现在的位置|车在哪|定位|所在位置|在什么地方|在什么位置|位置在哪|在哪儿|在哪里呀?$')
 VEHICLE_STATE_RE = _re(r'how fast|my speed|current speed|what speed|vehicle speed|speed am i|(?<!fan )\bspeed\b(?! up)|'
@@ -122,12 +162,13 @@ VEHICLE_STATE_RE = _re(r'how fast|my speed|current speed|what speed|vehicle spee
 CLIMATE_STATUS_RE = _re(r'climate status|climate settings|climate state|空调状态|空调情况|空调设置')
 
 # ---- services ---------------------------------------------------------------------------------------------------
-TRACKING_NUMBER_RE = re.compile(r'(?<![A-Za-z0-9])([A-Za-z]{2,4})\s?(\d{6,})(?![0-9])|(?<![A-Za-z0-9])(\d{10,})(?![0-9])')
+TRACKING_NUMBER_RE = re.compile(r'(?<![A-Za-z0-9])([A-Za-z]{2,4})\s?(\d{6,})(?![0-9])|'
+                                r'(?<![A-Za-z0-9])(\d{10,})(?![0-9])')
 PARCEL_RE = _re(r'parcels?|packages?|shipments?|courier|tracking|\blocker\b|快递|包裹|物流|运单|快件|丰巢|快递柜|驿站|'
                 r'redirect|reroute|改派|转寄|改送')
 PARCEL_REDIRECT_RE = _re(r'redirect|reroute|re-route|send (?:it|them|my|the)|deliver (?:it|them)|deliver(?:ed)? to|'
                          r'change (?:the )?(?:delivery|address)|have it|改派|转寄|改送|改地址|送到|放到|改到|寄到|送去|放进')
-PARCEL_DESTINATIONS: list[tuple[str, re.Pattern]] = [
+PARCEL_DESTINATIONS: list[tuple[str, Pattern]] = [
     ('locker', _re(r'locker|pick-?up (?:point|box|station)|parcel box|快递柜|丰巢|柜子|自提柜|驿站|菜鸟')),
     ('office', _re(r'office|\bwork\b|company|workplace|公司|单位|办公室')),
     ('home', _re(r'\bhome\b|my house|my place|家')),
@@ -144,11 +185,12 @@ FOOD_USUAL_RE = _re(r'my usual|the usual|same as last time|what i (?:usually|alw
                     r'照旧|平常那个|平时那个|和上次一样|跟上次一样|老一套')
 MENU_RE = _re(r'\bmenu\b|菜单|有什么菜|有什么吃的|有啥吃的')
 FOOD_RE = _re(r'restaurants?|\bfood\b|\beat\b|\beating\b|hungry|starving|lunch|dinner|breakfast|brunch|\bsnack|cuisine|'
-              r'takeaway|takeout|take-out|\bdiner\b|\bcafe\b|\bplace to eat|something to eat|\bmeal\b|order (?:some|food|'
+              r'takeaway|takeout|take-out|\bdiner\b|\bcafe\b|\bplace to eat|something to eat|\bmeal\b|order (?:some|'
+              r'food|'
               r'a |an |me )|'
               r'餐厅|饭店|饭馆|吃|饿|外卖|点餐|订餐|美食|午饭|晚饭|早饭|早餐|午餐|晚餐|夜宵|小吃|馆子|餐馆')
 FOOD_ORDER_VERB_RE = _re(r'\border\b|\bget me\b|i\'ll have|i\'ll take|点|来一?份|来\d份|要\d份|下单')
-CUISINES: list[tuple[str, re.Pattern]] = [
+CUISINES: list[tuple[str, Pattern]] = [
     ('noodles', _re(r'noodles?|ramen|\bpho\b|面馆|面条|拉面|汤面|牛肉面|吃面|碗面|炸酱面|凉面|冷面|面食|米线|米粉|螺蛳粉|河粉')),
     ('hotpot', _re(r'hot ?pot|火锅|涮锅')),
     ('sichuan', _re(r'sichuan|szechuan|川菜|四川菜|麻辣')),
@@ -180,8 +222,10 @@ HOTEL_RE = _re(r'hotels?|motel|\bhostel|\binn\b|accommodation|place to stay|some
 ITINERARY_RE = _re(r'itinerary|my trips?\b|my bookings|my reservations|travel plans?|upcoming trips?|my schedule|'
                    r'行程|我的预订|出行计划|旅行计划|预订记录')
 CHANGE_BOOKING_RE = _re(r'change (?:my |the )?(?:booking|reservation|ticket|trip)|switch (?:my |the )?(?:booking|'
-                        r'reservation|ticket)|(?:change|switch|move) (?:it|that) to|reschedule|rebook|swap (?:it|my)|改签|换成|改成|改到|换到|换一?个|改订|换票')
-CANCEL_BOOKING_RE = _re(r'cancel (?:my |the )?(?:booking|reservation|ticket|trip|hotel|flight|train)|退票|取消(?:预订|行程|订票|酒店)')
+                        r'reservation|ticket)|(?:change|switch|move) (?:it|that) to|reschedule|rebook|swap (?:it|my)|'
+                        r'改签|换成|改成|改到|换到|换一?个|改订|换票')
+CANCEL_BOOKING_RE = _re(r'cancel (?:my |the )?(?:booking|reservation|ticket|trip|hotel|flight|train)|退票|取消(?:预订|行程|'
+                        r'订票|酒店)')
 BOOK_VERB_RE = _re(r'\bbook\b|\breserve\b|\bbuy\b|\btake\b|\bget\b|\bgo with\b|\bi\'ll take\b|\bpick\b|\bchoose\b|'
                    r'订|买|预订|预定|就要|选|要')
 PASSENGERS_RE = _re(rf'for\s+{NUM}\s*(?:people|persons|passengers|adults|of us|tickets?)|{NUM}\s*(?:people|persons|'
@@ -200,15 +244,17 @@ THIS_ONE_RE = _re(r'\b(?:this|that|it|the one)\b|这个|那个|这家|那家|这
 # ---- smalltalk, out of scope, cannot do --------------------------------------------------------------------
 GREETING_RE = _re(r'^(?:hi|hello|hey|good (?:morning|afternoon|evening)|greetings|你好|您好|嗨|哈喽|早上好|下午好|晚上好|早)'
                   r'(?:\s*(?:there|qwen|assistant|car|小千|千问))?[!！。.,，]*$')
-THANKS_RE = _re(r'^(?:thanks?(?: a lot| so much)?|many thanks|thank you(?: very much| so much)?|cheers|great,? thanks|谢谢(?:你|您)?|多谢|感谢|辛苦了|'
+THANKS_RE = _re(r'^(?:thanks?(?: a lot| so much)?|many thanks|thank you(?: very much| so much)?|cheers|'
+                r'great,? thanks|谢谢(?:你|您)?|多谢|感谢|辛苦了|'
                 r'好的谢谢)[!！。.,，]*$')
 CANCEL_RE = _re(r'^(?:never ?mind|forget it|cancel(?: that| it)?|no,? (?:thanks|thank you)|stop|nothing|'
                 r'算了|不用了|取消|不要了|没事了?|没什么|不用|不了)(?:\s*(?:then|thanks))?[!！。.,，]*$')
-IRRELEVANT_RE = _re(r'\bjoke|meaning of life|\bstory\b|\bpoem|\bsing\b|who are you|what are you|are you (?:alive|human)|'
+IRRELEVANT_RE = _re(r'\bjoke|meaning of life|\bstory\b|\bpoem|\bsing\b|who are you|what are you|are you (?:alive|'
+                    r'human)|'
                     r'\bweather\b.*\b(?:mars|moon)\b|capital of|who (?:won|is the president)|\bmath\b|stock price|'
                     r'recipe|translate|homework|\bpoetry\b|笑话|人生的意义|生命的意义|讲个故事|讲故事|写首诗|写诗|唱歌|唱首歌|'
                     r'你是谁|你叫什么|首都|股票|翻译|作业|菜谱')
-UNSUPPORTED: list[tuple[str, re.Pattern]] = [
+UNSUPPORTED: list[tuple[str, Pattern]] = [
     ('steering', _re(r'steering wheel|方向盘')),
     ('massage', _re(r'massage|seat ventilation|ventilated seats?|cool(?:ed|ing)? seats?|按摩|座椅通风')),
     ('sunroof', _re(r'sun ?roof|moon ?roof|天窗|遮阳帘')),
@@ -280,9 +326,11 @@ NON_SETTING_UNIT_RE = _re(r'\d+\s*(?:晚|夜|nights?|人|people|persons|passenge
                           r'days?|点|:|hours?|minutes?|分钟|小时|岁|元|块|dollars?|yuan|%|percent|号线|楼)')
 
 # one search instead of one per entry (named groups; the leftmost match wins, then the first listed)
-UNSUPPORTED_RE = _re('|'.join(f'(?P<{name}>{pattern.pattern})' for name, pattern in UNSUPPORTED))
+UNSUPPORTED_RE = _re('|'.join(f'(?P<{name}>{pattern.pattern})' for name, pattern in UNSUPPORTED),
+                     gate='|'.join(_loosen(pattern.pattern) for _, pattern in UNSUPPORTED))
 CUISINE_NAMES = {f'c{i}': name for i, (name, _) in enumerate(CUISINES)}
-CUISINE_RE = _re('|'.join(f'(?P<c{i}>{pattern.pattern})' for i, (_, pattern) in enumerate(CUISINES)))
+CUISINE_RE = _re('|'.join(f'(?P<c{i}>{pattern.pattern})' for i, (_, pattern) in enumerate(CUISINES)),
+                 gate='|'.join(_loosen(pattern.pattern) for _, pattern in CUISINES))
 
 # "crank the A/C", "空调开大一点": more blower, not a temperature
 AC_STRONGER_RE = _re(r'\bcrank|\bblast|stronger|turn (?:it )?up|\bup\b|\bmore\b|开大|开强|强一?点|大一?点|大些|加大')
