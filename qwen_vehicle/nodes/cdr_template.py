@@ -81,7 +81,7 @@ class CdrTemplate:
             size = struct.calcsize('<' + fmt) * max(count, 1)
             start = max(changed) - size + 1  # little-endian: the sentinels' top bytes always differ
             if min(changed) < start:
-                raise LayoutError(f'{path}: field is not contiguous')
+                raise LayoutError(f'{path}: field is not contiguous ({sorted(changed)}, size {size})')
             self.fields.append((operator.attrgetter(path), start, '<' + (f'{count}{fmt}' if count else fmt), count))
         if self.pack(msg) != serialize_message(msg):
             raise LayoutError('template does not reproduce rclpy serialization')
