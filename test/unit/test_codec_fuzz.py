@@ -3,7 +3,6 @@ frame lands in exactly one bucket of the account."""
 import math
 
 import can
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
