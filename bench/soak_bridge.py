@@ -183,8 +183,8 @@ def main() -> int:
             i += 1
         if now >= next_report:
             samples.append((now - t0, i, decoded(), rss_mb()))
-            print(f'  t={now - t0:5.1f} s  sent {i}  decoded {samples[-1][2]}  RSS {samples[-1][3]:.1f} MB',
-                  flush=True)
+            print(f'  t={now - t0:5.1f} s  sent {i}  decoded {samples[-1][2]}  queued {bridge.frames.depth()}  '
+                  f'RSS {samples[-1][3]:.1f} MB', flush=True)
             next_report += args.report
         time.sleep(slot)
     send_s = time.perf_counter() - t0
@@ -200,6 +200,7 @@ def main() -> int:
     rss_end, peak_end = rss_mb(), peak_rss_mb()
     accounts = {n: c.account for n, c in bridge.codecs.items()}
     frames_decoded = decoded()
+    queued = bridge.frames.depth()
     balanced = all(a.balanced() for a in accounts.values())
     skipped = sum(a.skipped_total for a in accounts.values())
     for bus in buses.values():
@@ -208,19 +209,20 @@ def main() -> int:
 
     expected = sum(n * len(headered.get(name, [])) for name, n in sent.items())
     received = sum(result['counts'].values())
-    frames_lost = count - frames_decoded
+    frames_lost = count - frames_decoded - queued
     msgs_lost = expected - received
     print(f'sent {count} frames in {send_s:.1f} s ({count / send_s:.0f} frames/s offered, target {args.rate:.0f}); '
           f'bridge caught up {drain_s:.2f} s after the last frame')
     print(f'bus side: {frames_decoded} frames decoded by the bridge, {skipped} skipped, account '
-          f'{"balanced" if balanced else "UNBALANCED"}; frames lost: {frames_lost}')
+          f'{"balanced" if balanced else "UNBALANCED"}; still queued after 60 s of draining: {queued}; '
+          f'frames lost: {frames_lost}')
     print(f'ROS side: {expected} messages expected on {len(result["counts"])} per-frame topics, {received} received by '
           f'the subscriber process; messages lost: {msgs_lost}')
     print(f'memory (bridge process): RSS {rss_start:.1f} -> {rss_end:.1f} MB; peak RSS at start {peak_start:.1f} MB, '
           f'at end {peak_end:.1f} MB; subscriber peak RSS {result["peak_rss_mb"]} MB')
     if len(samples) >= 2:
         print('RSS samples (MB): ' + ', '.join(f'{t:.0f}s={r:.1f}' for t, _, _, r in samples))
-    ok = frames_lost == 0 and msgs_lost == 0 and balanced
+    ok = frames_lost == 0 and queued == 0 and msgs_lost == 0 and balanced
     print(f'0 frames lost check: {"PASS" if ok else "FAIL"}')
     return 0 if ok else 1
 

@@ -226,13 +226,31 @@ class BusConnection:
 
 
 class FrameQueue:
-    """Frames from all buses in arrival order, drained in batches by one worker."""
+    """Frames from all buses in arrival order, drained in batches by one worker.
 
-    def __init__(self) -> None:
+    Unbounded by default (nothing is dropped; a worker that falls behind shows as `depth`). With `maxsize`, frames
+    beyond it are dropped and counted in `dropped`, so an overload bounds memory and is visible in diagnostics.
+    """
+
+    def __init__(self, maxsize: int = 0) -> None:
         self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self.maxsize = maxsize
+        self.dropped = 0
+        if maxsize:
+            self.put = self._put_bounded  # type: ignore[method-assign]
 
     def put(self, bus_name: str, msg: can.Message) -> None:
         self._q.put((bus_name, msg))
+
+    def _put_bounded(self, bus_name: str, msg: can.Message) -> None:
+        if self._q.qsize() >= self.maxsize:
+            self.dropped += 1
+            return
+        self._q.put((bus_name, msg))
+
+    def depth(self) -> int:
+        """Frames waiting for the worker."""
+        return self._q.qsize()
 
     def drain(self, timeout: float, limit: int = 512) -> list[tuple[str, can.Message]]:
         try:

@@ -210,3 +210,15 @@ def test_bridge_survives_adapter_loss(flaky):
         finally:
             b.executor.remove_node(probe)
             probe.destroy_node()
+
+
+def test_frame_queue_bounds_memory_and_counts_drops():
+    from qwen_vehicle.core.bus import FrameQueue
+    unbounded, bounded = FrameQueue(), FrameQueue(maxsize=3)
+    for i in range(5):
+        m = can.Message(arbitration_id=i)
+        unbounded.put('b', m)
+        bounded.put('b', m)
+    assert unbounded.depth() == 5 and unbounded.dropped == 0
+    assert bounded.depth() == 3 and bounded.dropped == 2
+    assert [m.arbitration_id for _, m in bounded.drain(0.1)] == [0, 1, 2]
