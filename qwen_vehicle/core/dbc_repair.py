@@ -64,6 +64,8 @@ def load_repaired(path: str, text: str | None = None):
     for _ in range(MAX_REPAIRS):
         try:
             db = cantools.database.load_string('\n'.join(lines) + '\n', database_format='dbc', strict=False)
+            for problem in lint(path, db, text):
+                report.repairs.append(problem)
             return db, report
         except Exception as exc:  # noqa: BLE001 - cantools wraps parse errors in several types
             first_error = first_error or exc
@@ -93,3 +95,65 @@ def load_repaired(path: str, text: str | None = None):
         del lines[idx:end]
         del origin[idx:end]
     raise first_error if first_error is not None else ValueError(f'{path}: cannot load DBC')
+
+
+def signal_bits(sig) -> set[int]:
+    """The bit positions (byte * 8 + bit) a signal occupies, in either byte order."""
+    if sig.byte_order == 'little_endian':
+        return set(range(sig.start, sig.start + sig.length))
+    bits, pos = set(), sig.start
+    for _ in range(sig.length):
+        bits.add(pos)
+        pos = pos + 15 if pos % 8 == 0 else pos - 1
+    return bits
+
+
+def _line_index(text: str) -> tuple[dict[int, int], dict[tuple[int, str], int]]:
+    messages: dict[int, int] = {}
+    signals: dict[tuple[int, str], int] = {}
+    current = None
+    for number, line in enumerate(text.splitlines(), 1):
+        m = re.match(r'\s*BO_\s+(\d+)\s', line)
+        if m:
+            current = int(m.group(1))
+            messages.setdefault(current, number)
+            continue
+        m = re.match(r'\s*SG_\s+(\w+)', line)
+        if m and current is not None:
+            signals.setdefault((current, m.group(1)), number)
+        elif line.strip() and not line.lstrip().startswith('SG_'):
+            current = None if not line.startswith(' ') else current
+    return messages, signals
+
+
+def lint(path: str, database, text: str | None = None) -> list[str]:
+    """Warnings, with file and line, for what a lenient load let through: signals that do not fit in their message
+    and signals that overlap (either way cantools cannot unpack the message: its frames count as decode errors)."""
+    try:
+        text = read_text(path) if text is None else text
+    except OSError:
+        text = ''
+    msg_lines, sig_lines = _line_index(text)
+    found = []
+    for msg in database.messages:
+        raw_id = msg.frame_id | (0x80000000 if msg.is_extended_frame else 0)
+        size = msg.length * 8
+        occupied = {s.name: signal_bits(s) for s in msg.signals}
+        for sig in msg.signals:
+            line = sig_lines.get((raw_id, sig.name)) or msg_lines.get(raw_id, 0)
+            bits = occupied[sig.name]
+            if bits and (max(bits) >= size or min(bits) < 0):
+                found.append(f'{path}:{line}: {msg.name}.{sig.name} does not fit in the message\'s {msg.length} '
+                             f'bytes; frames of {msg.name} will be counted as decode errors')
+        names = [s for s in msg.signals]
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                if a.multiplexer_ids and b.multiplexer_ids and not set(a.multiplexer_ids) & set(b.multiplexer_ids):
+                    continue
+                if occupied[a.name] & occupied[b.name]:
+                    line = sig_lines.get((raw_id, b.name)) or msg_lines.get(raw_id, 0)
+                    found.append(f'{path}:{line}: {msg.name}.{b.name} overlaps {a.name}; cantools cannot unpack '
+                                 f'overlapping signals, frames of {msg.name} will be counted as decode errors')
+    for text_line in found:
+        log.warning('%s', text_line)
+    return found

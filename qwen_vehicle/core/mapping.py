@@ -140,9 +140,13 @@ def load_dbc(path: str, *, strict: bool = True):
         if strict:
             log.warning('%s: strict load failed (%s); loading leniently', path, exc)
             try:
-                return cantools.database.load_file(path, database_format='dbc', strict=False)
+                db = cantools.database.load_file(path, database_format='dbc', strict=False)
             except Exception:  # noqa: BLE001 - a syntax gap: repaired below, with a warning per line
                 pass
+            else:
+                from .dbc_repair import lint  # the same problems, with the line of each signal
+                lint(path, db)
+                return db
         from .dbc_repair import load_repaired  # field DBCs with syntax gaps (missing BS_/BU_, odd lines)
         return load_repaired(path)[0]
 

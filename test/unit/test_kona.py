@@ -138,3 +138,33 @@ def test_whole_kona_dbc_decodes_every_frame_without_raising(kona):
         acc = decode_logs([log], kona, bus_map=BusMap.parse(kona.buses, buses), all_signals=True)
         assert acc.frames == data_lines(log) and acc.balanced(), acc.table()
         assert sum(a.decoded_total for a in acc.bus_accounts().values()) > 0
+
+
+def test_overlapping_and_too_long_signals_load_with_file_and_line(tmp_path, caplog):
+    f = tmp_path / 'field.dbc'
+    f.write_text('VERSION ""\n\nNS_ :\n\nBS_:\n\nBU_: ECU\n\nBO_ 100 Msg: 8 ECU\n'
+                 ' SG_ A : 0|16@1+ (1,0) [0|255] "" ECU\n SG_ B : 8|16@1+ (1,0) [0|255] "" ECU\n\n'
+                 'BO_ 101 Short: 2 ECU\n SG_ C : 0|32@1+ (1,0) [0|255] "" ECU\n'
+                 ' SG_ D : 7|8@0+ (1,0) [0|255] "" ECU\n')
+    with caplog.at_level(logging.WARNING):
+        db = load_dbc(str(f))
+    text = [r.getMessage() for r in caplog.records]
+    assert any(m.endswith('field.dbc:11: Msg.B overlaps A; cantools cannot unpack overlapping signals, frames of '
+                          'Msg will be counted as decode errors') for m in text), text
+    assert any('field.dbc:14: Short.C does not fit' in m for m in text), text
+    assert not any('Short.D does not fit' in m for m in text), 'a big-endian signal inside the frame fits'
+    assert any('field.dbc:15: Short.D overlaps C' in m for m in text), text
+    # and the decoder counts, never raises
+    from qwen_vehicle.core.replay import all_signal_defs
+    from qwen_vehicle.core.codec import BusCodec
+    codec = BusCodec('x', db, all_signal_defs('x', db))
+    assert codec.decode(101, b'\x01\x02', 0.0, False) == []
+    assert codec.decode(100, bytes(8), 0.0, False) == []
+    assert codec.account.skipped['decode_error'] == {'Short': 1, 'Msg': 1} and codec.account.balanced()
+
+
+def test_big_endian_bit_layout():
+    import cantools
+    db = cantools.database.load_string('VERSION ""\nNS_ :\nBS_:\nBU_: E\nBO_ 1 M: 8 E\n'
+                                       ' SG_ S : 7|16@0+ (1,0) [0|0] "" E\n', 'dbc')
+    assert dbc_repair.signal_bits(db.messages[0].signals[0]) == set(range(0, 16))
