@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 YES = re.compile(r'^\s*(yes|yeah|yep|sure|ok(ay)?|confirm(ed)?|go ahead|do it|please do|确认|是的?|好的?|可以|对|行|下单吧?|'
                  r'确定)\W*$', re.I)
 NO = re.compile(r'^\s*(no|nope|cancel|stop|don\'?t|never ?mind|取消|不要?|算了|不用了?)\W*$', re.I)
+PREFERRED_TEMP = re.compile(r'\b(my (usual|preferred|favou?rite) temperature)\b|我(喜欢|习惯)的温度', re.I)
 LOCATION_PATHS = ('Vehicle.CurrentLocation.Latitude', 'Vehicle.CurrentLocation.Longitude')
 
 
@@ -216,10 +217,15 @@ class Assistant:
 
     def _plan_and_run(self, session: Session, text: str, zone: str | None, speaker: str | None, turn: Turn) -> None:
         ctx = self._context(session, zone)
+        if speaker and self.profiles is not None:
+            usual = self.profiles.preference(speaker, 'usual_order')
+            if usual:
+                ctx.entities['usual_order'] = usual
         t = time.perf_counter()
         plan = self.engine.parse(text, ctx)
         turn.timings['parse_ms'] = round((time.perf_counter() - t) * 1000, 3)
         turn.language = plan.language
+        plan = self._from_profile(plan, text, zone, speaker)
         if self.router is not None:
             decision = self.router.route(text, ctx, plan)
             if decision.engine in ('local', 'cloud'):
@@ -242,8 +248,22 @@ class Assistant:
         self._remember_entities(session, turn)
         turn.reply = render_results(turn.results, plan.language, self.policy.reply_style(), self.tools,
                                     pending=session.pending)
+        if plan.clarification:
+            turn.reply = f'{turn.reply} {plan.clarification}'.strip()
         if turn.notice:
             turn.reply = f'{turn.reply} {turn.notice}'
+
+    def _from_profile(self, plan: Plan, text: str, zone: str | None, speaker: str | None) -> Plan:
+        """'My usual temperature' from the driver's profile (with their consent)."""
+        if not speaker or self.profiles is None or (plan.calls and plan.confidence >= 1.0):
+            return plan
+        if PREFERRED_TEMP.search(text):
+            zone = zone or 'driver'
+            value = self.profiles.preference(speaker, f'target_temperature.{zone}')
+            if value is not None:
+                return Plan(calls=[ToolCall('set_target_temperature', {'zone': zone, 'value': value})],
+                            language=plan.language, source='rules+profile')
+        return plan
 
     def _run_llm(self, session: Session, text: str, zone, speaker, turn: Turn, decision) -> None:
         backend = getattr(decision, 'backend', None) or self.llm_backends.get(decision.engine)

@@ -80,25 +80,37 @@ class ProfileStore:
 
     # ---- preferences --------------------------------------------------------------------------------------
     def remember(self, driver: str, key: str, value: Any) -> bool:
+        """Count a choice; the preference is the value chosen most often (latest wins a tie)."""
         if not self.privacy(driver).consent_personalization:
             return False
-        text = json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
         with self._lock:
+            row = self._db.execute('SELECT value FROM preferences WHERE driver=? AND key=?', (driver, key)).fetchone()
+            history = json.loads(row[0]) if row else {}
+            history = {k: v for k, v in history.items() if k != text}
+            history[text] = (json.loads(row[0]).get(text, 0) if row else 0) + 1
             self._db.execute(
-                'INSERT INTO preferences(driver, key, value, count, updated) VALUES (?, ?, ?, 1, ?) '
-                'ON CONFLICT(driver, key) DO UPDATE SET count = CASE WHEN value = excluded.value THEN count + 1 '
-                'ELSE 1 END, value = excluded.value, updated = excluded.updated', (driver, key, text, time.time()))
+                'INSERT INTO preferences(driver, key, value, count, updated) VALUES (?, ?, ?, ?, ?) '
+                'ON CONFLICT(driver, key) DO UPDATE SET value = excluded.value, count = excluded.count, '
+                'updated = excluded.updated',
+                (driver, key, json.dumps(history, ensure_ascii=False), sum(history.values()), time.time()))
         return True
+
+    @staticmethod
+    def _favourite(history_text: str) -> Any:
+        history = json.loads(history_text)
+        best = max(reversed(list(history.items())), key=lambda kv: kv[1])[0]  # most often; latest on a tie
+        return json.loads(best)
 
     def preference(self, driver: str, key: str) -> Any:
         with self._lock:
             row = self._db.execute('SELECT value FROM preferences WHERE driver=? AND key=?', (driver, key)).fetchone()
-        return json.loads(row[0]) if row else None
+        return self._favourite(row[0]) if row else None
 
     def preferences(self, driver: str) -> dict[str, Any]:
         with self._lock:
             rows = self._db.execute('SELECT key, value FROM preferences WHERE driver=?', (driver,)).fetchall()
-        return {k: json.loads(v) for k, v in rows}
+        return {k: self._favourite(v) for k, v in rows}
 
     # ---- audit ----------------------------------------------------------------------------------------------
     def audit(self, driver: str, record: dict[str, Any], location: tuple[float, float] | None = None) -> bool:

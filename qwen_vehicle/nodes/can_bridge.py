@@ -37,7 +37,7 @@ STATE_TOPIC = 'vehicle/state'
 class CanBridgeConfig:
     signal_map: str = 'signals.yaml'
     policy: str = 'policy.yaml'
-    stale_factor: float = 5.0
+    stale_factor: float = 0.0  # 0: the signal map's stale_factor
     command_ttl: float = 2.0
     state_period: float = 0.1
     diagnostics_period: float = 1.0
@@ -47,8 +47,8 @@ class CanBridgeConfig:
     buses: list[BusConfig] = field(default_factory=list)
 
     def validate(self) -> None:
-        if self.stale_factor < 1.0:
-            raise ValueError('stale_factor must be >= 1')
+        if self.stale_factor and self.stale_factor < 1.0:
+            raise ValueError('stale_factor must be 0 (use the signal map) or >= 1')
         if not 0.05 <= self.command_ttl <= 60.0:
             raise ValueError('command_ttl must be within 0.05..60 s')
         if not 0.01 <= self.state_period <= 10.0 or not 0.1 <= self.diagnostics_period <= 60.0:
@@ -60,7 +60,7 @@ class CanBridge(Node):
         super().__init__('can_bridge', **kwargs)
         self.config = self._declare_config()
         self.map: SignalMap = load_signal_map(self.config.signal_map)
-        self.store = SignalStore(self.map, stale_factor=self.config.stale_factor)
+        self.store = SignalStore(self.map, stale_factor=self.config.stale_factor or None)
         self.codecs = {name: BusCodec(name, bus.database, self.map.by_bus(name)) for name, bus in self.map.buses.items()}
         self.policy = SafetyPolicy.load(self.config.policy, self.store, self.map) if self.config.policy else None
         self.frames = FrameQueue()
@@ -116,8 +116,8 @@ class CanBridge(Node):
         c.signal_map = declare_typed(self, 'signal_map', c.signal_map, 'signal map YAML (config/ or a path)',
                                      read_only=True)
         c.policy = declare_typed(self, 'policy', c.policy, 'safety policy YAML; empty disables it', read_only=True)
-        c.stale_factor = declare_typed(self, 'stale_factor', c.stale_factor, 'stale after k x cycle time',
-                                       float_range=(1.0, 100.0), read_only=True)
+        c.stale_factor = declare_typed(self, 'stale_factor', c.stale_factor, 'stale after k x cycle time; 0 = the signal map\'s',
+                                       float_range=(0.0, 100.0), read_only=True)
         c.command_ttl = declare_typed(self, 'command_ttl', c.command_ttl,
                                       'seconds a request is held before reverting to no request',
                                       float_range=(0.05, 60.0), read_only=True)

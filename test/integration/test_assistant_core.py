@@ -65,8 +65,22 @@ def test_chinese_follow_up_and_reply_language(car, signal_map):
     first = assistant.handle('把主驾温度调到二十二点五度', zone='driver')
     assert first.results[0].status == 'done' and '22.5' in first.reply and first.language == 'zh'
     follow = assistant.handle('副驾也一样', zone='driver')
-    assert follow.results and follow.results[0].content['zone'] == 'passenger'
+    assert follow.results and follow.results[0].status == 'done', follow.results[0].reason
+    assert follow.results[0].content['zone'] == 'passenger'
     assert car.sim.plant.state.target['passenger'] == 22.5
+
+
+def test_preferred_temperature_from_profile(car, signal_map, tmp_path):
+    profiles = ProfileStore(str(tmp_path / 'profiles.db'))
+    assistant = make_assistant(car, signal_map, profiles=profiles)
+    for value in (20.5, 24, 20.5, 23):
+        turn = assistant.handle(f'set the temperature to {value}', zone='driver', speaker='bob')
+        assert turn.results[0].status == 'done', turn.results[0].reason
+    assert profiles.preference('bob', 'target_temperature.driver') == 20.5   # the most frequent, not the last
+    turn = assistant.handle('set my usual temperature', zone='driver', speaker='bob')
+    assert turn.results[0].status == 'done', turn.results[0].reason
+    assert car.sim.plant.state.target['driver'] == 20.5
+    profiles.close()
 
 
 def test_out_of_range_and_unsafe_are_refused_with_reason(car, signal_map):
@@ -117,6 +131,11 @@ def test_order_needs_confirmation_from_the_same_zone(car, signal_map, sandbox, t
         again = assistant.handle('yes', zone='driver', speaker='alice')
         assert sandbox.store.count('food_orders') == before + 1 and not again.results
         assert profiles.preference('alice', 'usual_order')['restaurant_id'] == rid
+        usual = assistant.handle('order my usual', zone='driver', speaker='alice')
+        assert usual.results[0].status == 'pending_confirmation'
+        assert assistant.sessions['driver'].pending.calls[0].arguments['items'][0]['item_id'] == item
+        assert assistant.handle('cancel', zone='driver', speaker='alice').reply == 'OK, cancelled.'
+        assert sandbox.store.count('food_orders') == before + 1
         assert any(rec['utterance'] == 'confirm' for rec in profiles.audit_records('alice'))
     finally:
         services.close()

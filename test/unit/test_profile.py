@@ -7,9 +7,14 @@ def test_preferences_need_consent_and_export_delete(tmp_path):
     store = ProfileStore(str(tmp_path / 'p.db'))
     assert store.remember('alice', 'target_temperature.driver', 21.5)
     assert store.preference('alice', 'target_temperature.driver') == 21.5
+    store.remember('alice', 'target_temperature.driver', 23.0)
+    store.remember('alice', 'target_temperature.driver', 21.5)
+    assert store.preference('alice', 'target_temperature.driver') == 21.5
+    store.remember('alice', 'target_temperature.driver', 23.0)
+    assert store.preference('alice', 'target_temperature.driver') == 23.0  # a tie goes to the latest
     store.audit('alice', {'utterance': 'warmer', 'plan': {'calls': []}}, location=(30.259234, 120.155311))
     exported = store.export('alice')
-    assert exported['preferences'] == {'target_temperature.driver': 21.5}
+    assert exported['preferences'] == {'target_temperature.driver': 23.0}
     assert exported['audit'][0]['location'] == [30.26, 120.16]  # default precision: 2 decimals
     store.set_privacy('alice', consent_personalization=False)
     assert store.preferences('alice') == {}
