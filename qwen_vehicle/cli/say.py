@@ -55,10 +55,41 @@ def belongs(doc: dict[str, Any] | None, request_id: str) -> bool:
     return doc is None or doc.get('request_id') in (None, request_id)
 
 
+def _call(call: dict[str, Any]) -> str:
+    args = ', '.join(f'{k}={json.dumps(v, ensure_ascii=False)}' for k, v in (call.get('arguments') or {}).items())
+    return f'{call.get("name", "?")}({args})'
+
+
 def describe_event(doc: dict[str, Any] | None, raw: str) -> str:
+    """One readable line per assistant event; unknown events as compact JSON."""
     if doc is None:
         return raw
     kind = doc.get('type', doc.get('event', 'event'))
+    try:
+        if kind == 'plan':
+            plan = doc.get('plan') or {}
+            calls = ', '.join(_call(c) for c in plan.get('calls', [])) or plan.get('clarification') or '-'
+            return f'plan ({doc.get("engine", plan.get("source", "?"))}): {calls}'
+        if kind == 'decision':
+            verdict = 'allowed' if doc.get('allowed') else f'refused: {doc.get("reason")}'
+            extra = ' (needs confirmation)' if doc.get('confirm') else ' (deferred)' if doc.get('deferred') else ''
+            return f'policy: {_call(doc.get("call") or {})} {verdict}{extra}'
+        if kind == 'actuation':
+            return f'actuation: {_call(doc.get("call") or {})} -> {doc.get("path")}'
+        if kind == 'result':
+            r = doc.get('result') or {}
+            content = r.get('content') if isinstance(r.get('content'), dict) else {}
+            detail = r.get('reason') or ''
+            if 'readback' in content:
+                detail = f'read back {content["readback"]} after {content.get("elapsed_s", "?")} s'
+            return f'result: {r.get("name")} {r.get("status")}' + (f' ({detail})' if detail else '')
+        if kind.startswith('confirmation'):
+            calls = ', '.join(_call(c) for c in doc.get('calls', []))
+            return f'{kind.replace("_", " ")}' + (f': {calls}' if calls else '')
+        if kind == 'error':
+            return f'error: {doc.get("reason")}'
+    except (AttributeError, TypeError):
+        pass
     rest = {k: v for k, v in doc.items() if k not in ('event', 'type', 'request_id', 't')}
     return f'{kind}: {json.dumps(rest, ensure_ascii=False, sort_keys=True)}'
 

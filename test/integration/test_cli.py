@@ -194,8 +194,11 @@ class EchoAssistant:
         self.events.publish(String(data=json.dumps({'type': 'reply', 'request_id': 'someone_else', 'text': 'no'})))
         self.reply.publish(String(data=json.dumps({'request_id': 'someone_else', 'text': 'not yours'})))
         self.events.publish(String(data=json.dumps(
-            {'type': 'plan', 'request_id': rid, 'calls': [{'name': 'set_fan_level', 'arguments': {'value': 3}}]})))
-        self.events.publish(String(data=json.dumps({'type': 'result', 'request_id': rid, 'status': 'done'})))
+            {'type': 'plan', 'request_id': rid, 'engine': 'rules',
+             'plan': {'calls': [{'name': 'set_fan_level', 'arguments': {'value': 3}}]}})))
+        self.events.publish(String(data=json.dumps(
+            {'type': 'result', 'request_id': rid,
+             'result': {'name': 'set_fan_level', 'status': 'done', 'content': {'readback': 3, 'elapsed_s': 0.1}}})))
         self.events.publish(String(data=json.dumps({'type': 'reply', 'request_id': rid, 'text': f'echo: {doc["text"]}'})))
         self.reply.publish(String(data=f'echo: {doc["text"]}'))
 
@@ -230,7 +233,7 @@ def test_say_human_output(echo_assistant):
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[-1] == 'echo: turn the fan to 3'
-    assert any(line.startswith('  · plan: ') and 'set_fan_level' in line for line in lines)
+    assert lines[:2] == ['  · plan (rules): set_fan_level(value=3)', '  · result: set_fan_level done (read back 3 after 0.1 s)']
     assert 'zone' not in echo_assistant.received[-1]
 
 
@@ -261,3 +264,19 @@ def test_say_to_the_real_assistant_actuates_the_simulated_car():
         assert any(r['name'] == 'set_fan_level' and r['status'] == 'done' for r in results), results
         assert out['reply']
         assert car.nodes['can_bridge'].store.value('Vehicle.Cabin.HVAC.FanLevel') == 5
+
+
+def test_say_event_lines_are_readable():
+    from qwen_vehicle.cli.say import describe_event
+    call = {'name': 'set_target_temperature', 'arguments': {'zone': 'driver', 'value': 21}}
+    assert describe_event({'type': 'plan', 'engine': 'rules', 'plan': {'calls': [call]}}, '') == \
+        'plan (rules): set_target_temperature(zone="driver", value=21)'
+    assert describe_event({'type': 'decision', 'call': call, 'allowed': False, 'reason': 'speed is unknown'}, '') == \
+        'policy: set_target_temperature(zone="driver", value=21) refused: speed is unknown'
+    assert describe_event({'type': 'result', 'result': {'name': 'set_fan_level', 'status': 'done',
+                                                        'content': {'readback': 3, 'elapsed_s': 0.12}}}, '') == \
+        'result: set_fan_level done (read back 3 after 0.12 s)'
+    assert describe_event({'type': 'confirmation_requested', 'calls': [{'name': 'order_food', 'arguments': {}}]},
+                          '') == 'confirmation requested: order_food()'
+    assert describe_event({'type': 'outbox_delivered', 'x': 1}, '') == 'outbox_delivered: {"x": 1}'
+    assert describe_event(None, 'plain') == 'plain'
