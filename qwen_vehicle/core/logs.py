@@ -369,13 +369,18 @@ def read_source(source: LogSource, stats: LogStats, *, reset_s: float = CLOCK_RE
     kwargs: dict[str, Any] = {}
     if fmt == 'asc':
         kwargs['relative_timestamp'] = False
-    if path.lower().endswith('.gz'):
-        import gzip
-        opened = gzip.open(path, 'rb' if fmt in BINARY_FORMATS else 'rt', encoding=None if fmt in BINARY_FORMATS
-                           else 'utf-8', errors=None if fmt in BINARY_FORMATS else 'replace')
-        reader = cls(opened, **kwargs)
-    else:
-        reader = cls(path, **kwargs)
+    try:
+        if path.lower().endswith('.gz'):
+            import gzip
+            opened = gzip.open(path, 'rb' if fmt in BINARY_FORMATS else 'rt', encoding=None if fmt in BINARY_FORMATS
+                               else 'utf-8', errors=None if fmt in BINARY_FORMATS else 'replace')
+            reader = cls(opened, **kwargs)
+        else:
+            reader = cls(path, **kwargs)
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - each reader has its own errors
+        raise LogFormatError(f'{path}: cannot read as {fmt}: {type(exc).__name__}: {exc}') from exc
     fixer = _ClockFixer(path, stats, reset_s)
     heap: list[tuple[float, int, LogFrame]] = []
     emitted = float('-inf')
@@ -389,6 +394,8 @@ def read_source(source: LogSource, stats: LogStats, *, reset_s: float = CLOCK_RE
             except StopIteration:
                 break
             except Exception as exc:  # noqa: BLE001 - a python-can reader gave up on the file
+                if index < 0:
+                    raise LogFormatError(f'{path}: cannot read as {fmt}: {type(exc).__name__}: {exc}') from exc
                 stats.reader_errors[path] = f'after {index + 1} frames: {type(exc).__name__}: {exc}'
                 log.error('%s: reading stopped after %d frames: %s', path, index + 1, exc)
                 break

@@ -178,3 +178,18 @@ def test_decode_writes_csv_and_jsonl(smap):
         assert acc.balanced() and writer.rows > 100
         assert 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed' in text
         assert 'signal_not_available' not in text          # invalid values left out on request
+
+
+def test_wrong_explicit_format_is_a_clear_error(smap):
+    with pytest.raises(LogFormatError, match='cannot read as gvret'):
+        list(read_logs([LogSource(path('two_bus.candump.log'), 'gvret')]))
+    with pytest.raises(LogFormatError, match='cannot read as blf'):
+        list(read_logs([LogSource(path('two_bus.asc'), 'blf')]))
+
+
+def test_truncated_binary_log_reads_what_is_there(smap, tmp_path):
+    blob = open(path('two_bus.blf'), 'rb').read()
+    cut = tmp_path / 'cut.blf'
+    cut.write_bytes(blob[:len(blob) // 2])
+    acc = decode_logs([str(cut)], smap, bus_map=BusMap(smap.buses, {'0': 'powertrain', '1': 'body'}))
+    assert 0 < acc.frames < 75 and acc.balanced()
