@@ -34,9 +34,9 @@ def add_parser(subparsers) -> None:
     p.add_argument('--no-assistant', action='store_true', help='only the simulated car and the bridge')
     p.add_argument('--signal-map', default='signals.yaml')
     p.add_argument('--data-dir', default='', help='where SQLite files go (default: a temporary folder)')
-    p.add_argument('--llm-backend', default='', help="'' (rules only), transformers or openai")
-    p.add_argument('--llm-model', default='', help='local Qwen checkpoint folder, or the endpoint model name')
-    p.add_argument('--llm-endpoint', default='', help='OpenAI-compatible base URL')
+    p.add_argument('--llm-local-model', default='', help='a local Qwen checkpoint folder (transformers)')
+    p.add_argument('--llm-endpoint', default='', help='an OpenAI-compatible base URL (DashScope, vLLM, Ollama)')
+    p.add_argument('--llm-model', default='', help='the model name at the endpoint')
 
 
 def run(args) -> int:
@@ -56,7 +56,7 @@ def run(args) -> int:
         nodes.append('assistant')
         params['assistant'] = {'profile_db': os.path.join(data_dir, 'profiles.db'),
                                'services_db': os.path.join(data_dir, 'outbox.db'),
-                               'llm_backend': args.llm_backend, 'llm_model': args.llm_model,
+                               'llm_local_model': args.llm_local_model, 'llm_model': args.llm_model,
                                'llm_endpoint': args.llm_endpoint}
         if not args.no_services:
             from ..backends.services.sandbox import start_sandbox

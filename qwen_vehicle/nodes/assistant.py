@@ -42,9 +42,10 @@ class AssistantConfig:
     confirm_timeout: float = 30.0
     readback_timeout: float = 5.0
     default_zone: str = 'driver'
-    llm_backend: str = ''
-    llm_model: str = ''
+    llm_local_model: str = ''
+    llm_device: str = 'auto'
     llm_endpoint: str = ''
+    llm_model: str = ''
     llm_api_key_env: str = 'DASHSCOPE_API_KEY'
     llm_prefer: str = 'local'
 
@@ -67,9 +68,10 @@ class AssistantNode(Node):
                 ('services_db', c.services_db, 'SQLite file for the outbox and read cache'),
                 ('profile_db', c.profile_db, 'SQLite file for driver profiles and the audit log'),
                 ('default_zone', c.default_zone, 'zone of utterances that name none'),
-                ('llm_backend', c.llm_backend, "'' (rules only), 'transformers' or 'openai'"),
-                ('llm_model', c.llm_model, 'local checkpoint folder (transformers) or model name (openai)'),
-                ('llm_endpoint', c.llm_endpoint, 'OpenAI-compatible base URL'),
+                ('llm_local_model', c.llm_local_model, 'local Qwen checkpoint folder (transformers); empty = none'),
+                ('llm_device', c.llm_device, 'auto, cpu or cuda'),
+                ('llm_endpoint', c.llm_endpoint, 'OpenAI-compatible base URL (DashScope, vLLM, Ollama); empty = none'),
+                ('llm_model', c.llm_model, 'model name at the endpoint'),
                 ('llm_api_key_env', c.llm_api_key_env, 'environment variable holding the endpoint key'),
                 ('llm_prefer', c.llm_prefer, 'local or cloud, when both are configured')):
             setattr(c, name, declare_typed(self, name, default, desc, read_only=True))
@@ -102,7 +104,8 @@ class AssistantNode(Node):
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self.create_timer(0.5, self._tick)
         self.get_logger().info(f'assistant ready: {len(tools)} tools, '
-                               f'llm={c.llm_backend or "rules only"}, services={c.services_url or "off"}')
+                               f'llm={c.llm_local_model or c.llm_endpoint or "rules only"}, '
+                               f'services={c.services_url or "off"}')
 
     def _make_services(self):
         if not self.config.services_url:
@@ -127,11 +130,20 @@ class AssistantNode(Node):
         return executor
 
     def _make_llm(self, tools):
-        if not self.config.llm_backend:
+        """A router (rules first, then the local and/or cloud model) when a model is configured."""
+        c = self.config
+        if not c.llm_local_model and not c.llm_endpoint:
             return None, {}
-        from ..backends.llm.factory import make_router
-        return make_router(self.config, tools, connectivity=lambda: self.vehicle.store.value(COVERAGE_PATH)
-                           in (None, 'Good', 'Limited'))
+        from ..backends.llm import create_backend
+        from ..backends.llm.router import Router
+        from ..core.intents import IntentEngine
+        local = create_backend('transformers', model_path=c.llm_local_model, device=c.llm_device) \
+            if c.llm_local_model else None
+        cloud = create_backend('openai', base_url=c.llm_endpoint, model=c.llm_model or 'qwen-plus',
+                               api_key_env=c.llm_api_key_env) if c.llm_endpoint else None
+        router = Router(IntentEngine(tools), local, cloud, prefer=c.llm_prefer, vehicle_tools=tools,
+                        connectivity=lambda: self.vehicle.store.value(COVERAGE_PATH) in (None, 'Good', 'Limited'))
+        return router, {'local': local, 'cloud': cloud}
 
     def _on_text(self, msg: String) -> None:
         text, zone, speaker, request_id = msg.data, None, None, None

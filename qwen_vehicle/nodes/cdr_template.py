@@ -3,17 +3,18 @@
 rclpy's publish() converts the whole Python message to C on every call; for a message whose layout never changes
 (constant strings, fixed arrays, empty sequences) we serialize once, learn each primitive field's byte offset by
 serializing sentinel values, and then write new values with struct.pack_into and publish the bytes. The template
-checks itself against rclpy's own serialization and is not used when they disagree.
+checks itself by decoding its own output and is not used when that disagrees with the message.
 """
 from __future__ import annotations
 
 import copy
 import logging
+import math
 import operator
 import struct
 from typing import Any
 
-from rclpy.serialization import serialize_message
+from rclpy.serialization import deserialize_message, serialize_message
 
 log = logging.getLogger(__name__)
 
@@ -60,31 +61,46 @@ def _set(msg, path: str, value: Any) -> None:
     setattr(target, leaf, value)
 
 
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if hasattr(a, 'get_fields_and_field_types'):
+        return all(_same(getattr(a, n), getattr(b, n)) for n in a.get_fields_and_field_types())
+    if hasattr(a, '__len__') and not isinstance(a, (str, bytes)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 class CdrTemplate:
-    """Serialize `msg` (same type, same strings and sequences as the template) in a few microseconds."""
+    """Serialize `msg` (same type, same strings and sequences as the template) in a few microseconds.
+
+    Padding bytes in rclpy's serialization are not initialised, so fields are located by finding each sentinel's
+    exact encoding at one offset in both probes, and the self-check compares decoded messages, not bytes.
+    """
 
     def __init__(self, msg) -> None:
+        self.msg_type = type(msg)
         self.base = bytearray(serialize_message(msg))
         self.fields: list[tuple[Any, int, str, int]] = []   # (getter, offset, format, count)
         for path, fmt, count in _leaves(msg):
-            offsets = []
+            full = '<' + (f'{count}{fmt}' if count else fmt)
+            candidates = None
             for sentinel in SENTINELS[fmt]:
                 probe = copy.deepcopy(msg)
-                _set(probe, path, [sentinel] * count if count else sentinel)
+                values = [sentinel] * count if count else [sentinel]
+                _set(probe, path, values if count else sentinel)
                 data = serialize_message(probe)
                 if len(data) != len(self.base):
                     raise LayoutError(f'{path}: changing it changes the message length')
-                offsets.append({i for i, (a, b) in enumerate(zip(data, self.base)) if a != b})
-            changed = set().union(*offsets)
-            if not changed:
-                raise LayoutError(f'{path}: cannot locate the field')
-            size = struct.calcsize('<' + fmt) * max(count, 1)
-            start = max(changed) - size + 1  # little-endian: the sentinels' top bytes always differ
-            if min(changed) < start:
-                raise LayoutError(f'{path}: field is not contiguous ({sorted(changed)}, size {size})')
-            self.fields.append((operator.attrgetter(path), start, '<' + (f'{count}{fmt}' if count else fmt), count))
-        if self.pack(msg) != serialize_message(msg):
-            raise LayoutError('template does not reproduce rclpy serialization')
+                needle = struct.pack(full, *values)
+                found = {i for i in range(len(data) - len(needle) + 1) if data[i:i + len(needle)] == needle}
+                candidates = found if candidates is None else candidates & found
+            if not candidates or len(candidates) != 1:
+                raise LayoutError(f'{path}: cannot locate the field ({sorted(candidates or [])})')
+            self.fields.append((operator.attrgetter(path), candidates.pop(), full, count))
+        if not _same(deserialize_message(self.pack(msg), self.msg_type),
+                     deserialize_message(serialize_message(msg), self.msg_type)):
+            raise LayoutError('template does not reproduce the message')
 
     def pack(self, msg) -> bytes:
         buf = self.base
