@@ -32,6 +32,7 @@ setup(
         share('launch', '*.launch.py'),
         share('config', '*.yaml'),
         share('dbc', '*.dbc'),
+        share('dbc/kona'),
     ],
     package_data={package_name: ['py.typed']},
     install_requires=['setuptools', 'python-can>=4.4', 'cantools>=40', 'pyyaml'],

@@ -243,7 +243,9 @@ class CanBridge(Node):
             status = DiagnosticStatus(name=f'can_bridge: bus {name}', hardware_id=f'{conn.config.interface}:'
                                       f'{conn.config.channel}')
             values = [KeyValue(key='state', value=conn.state)]
-            values += [KeyValue(key=k, value=str(v)) for k, v in conn.counters.items()]
+            values += [KeyValue(key=k, value=str(v)) for k, v in conn.status().items() if k != 'state']
+            values += [KeyValue(key='queue_depth', value=str(self.frames.depth())),
+                       KeyValue(key='queue_dropped', value=str(self.frames.dropped))]
             values += [KeyValue(key='frames_decoded', value=str(account.decoded_total)),
                        KeyValue(key='frames_skipped', value=str(account.skipped_total))]
             values += [KeyValue(key=f'skipped.{r}', value=str(sum(c.values()))) for r, c in account.skipped.items()]
