@@ -74,7 +74,7 @@ def test_sigkill_mid_order_neither_loses_nor_duplicates(tmp_path, phase, orders_
             os.kill(child.pid, signal.SIGKILL)
         finally:
             child.kill()
-            child.wait(timeout=10)
+            child.communicate(timeout=10)
         assert child.returncode == -signal.SIGKILL
 
         # the state the dead process left behind

@@ -202,7 +202,8 @@ def test_sandbox_http_contract(sandbox):
             with urllib.request.urlopen(request, timeout=5) as reply:
                 return reply.status, json.loads(reply.read()), dict(reply.headers)
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read()), dict(exc.headers)
+            with exc:
+                return exc.code, json.loads(exc.read()), dict(exc.headers)
 
     assert call('GET', '/v1/health')[0] == 200
     status, body, _ = call('POST', '/v1/food/orders', {'restaurant_id': 'R002', 'items': [
@@ -222,6 +223,7 @@ def test_sandbox_http_contract(sandbox):
                                      headers={'Authorization': f'Bearer {DEFAULT_TOKEN}', 'Idempotency-Key': 'k'})
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request, timeout=5)
+    err.value.close()
     assert err.value.code == 400
     assert call('GET', '/v1/health')[0] == 200  # still serving after bad input
 
@@ -258,12 +260,12 @@ def test_console_entry_point_prints_the_url(tmp_path):
     refused = subprocess.run(cmd[:3] + ['--host', '0.0.0.0', '--db', str(tmp_path / 'x.db')],
                              capture_output=True, text=True, timeout=30)
     assert refused.returncode == 2 and 'loopback' in refused.stderr
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith('http://127.0.0.1:')
-        assert ParcelsAdapter(url, DEFAULT_TOKEN).list_parcels()['parcels']
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, 'PYTHONUNBUFFERED': '1'}) as proc:
+        try:
+            url = proc.stdout.readline().strip()
+            assert url.startswith('http://127.0.0.1:')
+            assert ParcelsAdapter(url, DEFAULT_TOKEN).list_parcels()['parcels']
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
     assert proc.returncode == 0  # SIGTERM is a clean shutdown

@@ -149,7 +149,8 @@ class ServiceAdapter:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:
                 status, raw, reply_headers = reply.status, reply.read(), dict(reply.headers)
         except urllib.error.HTTPError as exc:
-            status, raw, reply_headers = exc.code, exc.read(), dict(exc.headers or {})
+            with exc:  # an HTTP error answer still holds the connection
+                status, raw, reply_headers = exc.code, exc.read(), dict(exc.headers or {})
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
                 http.client.HTTPException) as exc:
             reason = getattr(exc, 'reason', exc)

@@ -25,6 +25,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -116,7 +117,7 @@ class SandboxStore:
     def __init__(self, path: str, *, with_injection: bool = False, clock: Callable[[], float] = time.time):
         self.path = path
         self.clock = clock
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             conn.execute('PRAGMA journal_mode=WAL')
             conn.executescript(SCHEMA)
             seeded = conn.execute("SELECT value FROM meta WHERE key='seeded'").fetchone()
@@ -213,7 +214,7 @@ class SandboxStore:
             raise ApiError(422, 'bad_distance', f'max_distance_km {radius} is outside 0..200')
         query = (q.get('query') or '').strip().lower()
         cuisine = (q.get('cuisine') or '').strip().lower()
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             rows = conn.execute('SELECT * FROM restaurants').fetchall()
         found = []
         for r in rows:
@@ -236,7 +237,7 @@ class SandboxStore:
         return row
 
     def menu(self, restaurant_id: str) -> dict:
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             r = self.restaurant(conn, restaurant_id)
             items = conn.execute('SELECT * FROM menu_items WHERE restaurant_id=? ORDER BY item_id',
                                  (restaurant_id,)).fetchall()
@@ -309,12 +310,12 @@ class SandboxStore:
                 'placed_at': _iso(o['created_at'])}
 
     def orders(self) -> dict:
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             ids = [r[0] for r in conn.execute('SELECT order_id FROM food_orders ORDER BY created_at DESC LIMIT 20')]
             return {'orders': [self._order_view(conn, i) for i in ids]}
 
     def order(self, order_id: str) -> dict:
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             return {'order': self._order_view(conn, order_id)}
 
     def cancel_order(self, order_id: str, key: str | None) -> tuple[int, dict, bool]:
@@ -339,7 +340,7 @@ class SandboxStore:
             raise ApiError(422, 'same_city', 'origin and destination are the same city')
         day = self.parse_date(q.get('date'))
         table = 'trains' if kind == 'train' else 'flights'
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             rows = conn.execute(f'SELECT * FROM {table} WHERE origin=? AND destination=? ORDER BY depart',
                                 (origin, destination)).fetchall()
             offers = [o for r in rows for o in self._transport_offers(conn, kind, r, day)]
@@ -383,7 +384,7 @@ class SandboxStore:
         nights = _int(q, 'nights', 1)
         if not 1 <= nights <= 30:
             raise ApiError(422, 'bad_nights', f'nights must be 1..30, got {nights}')
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             rows = conn.execute('SELECT * FROM hotels WHERE city=? ORDER BY price_cny', (city,)).fetchall()
             offers = [self._hotel_offer(conn, h, day, nights) for h in rows]
         return {'city': city_label(city), 'check_in': day.isoformat(), 'nights': nights, 'offers': offers}
@@ -423,7 +424,7 @@ class SandboxStore:
         raise ApiError(404, 'unknown_offer', f'unknown offer {offer_id!r}')
 
     def offer(self, offer_id: str) -> dict:
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             return {'offer': self.resolve_offer(conn, offer_id)}
 
     def _price(self, offer: dict, passengers: int) -> tuple[float, int]:
@@ -464,12 +465,12 @@ class SandboxStore:
                 'change_fee_cny': CHANGE_FEE_CNY[b['kind']], 'booked_at': _iso(b['created_at'])}
 
     def itinerary(self) -> dict:
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             ids = [r[0] for r in conn.execute("SELECT booking_id FROM bookings ORDER BY created_at")]
             return {'bookings': [self._booking_view(conn, i) for i in ids]}
 
     def booking(self, booking_id: str) -> dict:
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             return {'booking': self._booking_view(conn, booking_id)}
 
     def change_booking(self, booking_id: str, body: dict, key: str | None) -> tuple[int, dict, bool]:
@@ -520,12 +521,12 @@ class SandboxStore:
 
     # ---- parcels --------------------------------------------------------------------------------------------
     def parcels(self) -> dict:
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             rows = conn.execute('SELECT * FROM parcels ORDER BY tracking_number').fetchall()
         return {'parcels': [_parcel(r, events=False) for r in rows]}
 
     def parcel(self, tracking_number: str) -> dict:
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             return {'parcel': _parcel(self._parcel_row(conn, tracking_number), events=True)}
 
     def _parcel_row(self, conn, tracking_number: str) -> sqlite3.Row:
@@ -560,7 +561,7 @@ class SandboxStore:
     def count(self, table: str) -> int:
         if table not in ('food_orders', 'bookings', 'idempotency', 'parcels'):
             raise ValueError(table)
-        with self.connect() as conn:
+        with closing(self.connect()) as conn:
             return int(conn.execute(f'SELECT COUNT(*) FROM {table}').fetchone()[0])
 
 
@@ -568,7 +569,7 @@ _DEST_ZH = {'home': '家', 'office': '公司', 'locker': '快递柜'}
 
 
 def _menu_mentions(store: SandboxStore, restaurant_id: str, query: str) -> bool:
-    with store.connect() as conn:
+    with closing(store.connect()) as conn:
         rows = conn.execute('SELECT name_zh, name_en FROM menu_items WHERE restaurant_id=?', (restaurant_id,))
         return any(query in (a + ' ' + b).lower() for a, b in rows)
 
