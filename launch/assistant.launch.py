@@ -1,8 +1,8 @@
 """The assistant node: text in on assistant/text, reply on assistant/reply, JSON events on assistant/events.
 
   ros2 launch qwen_vehicle assistant.launch.py                                       # rules only, offline
-  ros2 launch qwen_vehicle assistant.launch.py llm_backend:=transformers llm_model:=/models/Qwen2.5-1.5B-Instruct
-  ros2 launch qwen_vehicle assistant.launch.py llm_backend:=openai llm_endpoint:=http://127.0.0.1:8000/v1 \
+  ros2 launch qwen_vehicle assistant.launch.py llm_local_model:=/models/Qwen2.5-1.5B-Instruct
+  ros2 launch qwen_vehicle assistant.launch.py llm_endpoint:=http://127.0.0.1:8000/v1 \
       llm_model:=qwen2.5-7b-instruct llm_api_key_env:=DASHSCOPE_API_KEY
 
 It reads vehicle/state from a running can_bridge and actuates through that bridge's parameter service.
@@ -16,9 +16,10 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 ARGUMENTS = [
-    ('llm_backend', '', "LLM backend: '' (rules only), transformers (local Qwen checkpoint) or openai (endpoint)"),
-    ('llm_model', '', 'local checkpoint folder (transformers) or model name at the endpoint (openai)'),
-    ('llm_endpoint', '', 'OpenAI-compatible base URL (DashScope compatible mode, vLLM, Ollama)'),
+    ('llm_local_model', '', 'local Qwen checkpoint folder (transformers); empty = no local LLM'),
+    ('llm_device', 'auto', 'device of the local LLM: auto (CUDA when present), cpu or cuda'),
+    ('llm_endpoint', '', 'OpenAI-compatible base URL (DashScope compatible mode, vLLM, Ollama); empty = none'),
+    ('llm_model', '', 'model name at the endpoint'),
     ('llm_api_key_env', 'DASHSCOPE_API_KEY', 'environment variable that holds the endpoint key'),
     ('llm_prefer', 'local', 'local or cloud, when both a checkpoint and an endpoint are configured'),
     ('services_url', '', 'lifestyle services base URL (e.g. the sandbox); empty disables services'),
@@ -36,7 +37,8 @@ ARGUMENTS = [
 def generate_launch_description() -> LaunchDescription:
     packaged = PathJoinSubstitution([FindPackageShare('qwen_vehicle'), 'config', 'assistant.params.yaml'])
     text = {name: ParameterValue(LaunchConfiguration(name), value_type=str)
-            for name in ('llm_backend', 'llm_model', 'llm_endpoint', 'llm_api_key_env', 'llm_prefer', 'services_url',
+            for name in ('llm_local_model', 'llm_device', 'llm_endpoint', 'llm_model', 'llm_api_key_env', 'llm_prefer',
+                         'services_url',
                          'profile_db', 'default_zone', 'bridge', 'signal_map', 'policy')}
     assistant = Node(
         package='qwen_vehicle', executable='assistant', name='assistant', namespace=LaunchConfiguration('namespace'),

@@ -34,9 +34,9 @@ ARGUMENTS = [
     ('with_assistant', 'true', 'start the assistant node'),
     ('with_voice', 'false', 'start the voice node (pocketsphinx ASR, espeak-ng TTS)'),
     ('with_someip', 'false', 'start the SOME/IP gateway node'),
-    ('llm_backend', '', "assistant LLM backend: '' (rules only), transformers or openai"),
-    ('llm_model', '', 'local checkpoint folder (transformers) or endpoint model name (openai)'),
-    ('llm_endpoint', '', 'OpenAI-compatible base URL'),
+    ('llm_local_model', '', 'assistant LLM: local Qwen checkpoint folder (transformers); empty = rules only'),
+    ('llm_endpoint', '', 'assistant LLM: OpenAI-compatible base URL; empty = none'),
+    ('llm_model', '', 'model name at the endpoint'),
     ('signal_map', 'signals.yaml', 'signal map YAML shared by the ECUs, the bridge and the assistant'),
     ('policy', 'policy.yaml', 'safety policy YAML'),
     ('namespace', '', 'ROS namespace of the nodes'),
@@ -78,8 +78,8 @@ def generate_launch_description() -> LaunchDescription:
     assistant = Node(package='qwen_vehicle', executable='assistant', name='assistant', namespace=namespace,
                      output='screen', emulate_tty=True, condition=_separate_and('with_assistant'),
                      parameters=[_config('assistant.params.yaml'),
-                                 dict(common, policy=_text('policy'), llm_backend=_text('llm_backend'),
-                                      llm_model=_text('llm_model'), llm_endpoint=_text('llm_endpoint'))])
+                                 dict(common, policy=_text('policy'), llm_local_model=_text('llm_local_model'),
+                                      llm_endpoint=_text('llm_endpoint'), llm_model=_text('llm_model'))])
     voice = Node(package='qwen_vehicle', executable='voice', name='voice', namespace=namespace, output='screen',
                  emulate_tty=True, condition=_separate_and('with_voice'),
                  parameters=[{'use_sim_time': _flag('use_sim_time')}])
@@ -91,8 +91,8 @@ def generate_launch_description() -> LaunchDescription:
         cmd=[PathJoinSubstitution([FindPackagePrefix('qwen_vehicle'), 'lib', 'qwen_vehicle', 'qwen-vehicle']),
              'run', '--no-script', ['--scenario=', LaunchConfiguration('scenario')],
              ['--signal-map=', LaunchConfiguration('signal_map')],
-             ['--llm-backend=', LaunchConfiguration('llm_backend')], ['--llm-model=', LaunchConfiguration('llm_model')],
-             ['--llm-endpoint=', LaunchConfiguration('llm_endpoint')]],
+             ['--llm-local-model=', LaunchConfiguration('llm_local_model')],
+             ['--llm-endpoint=', LaunchConfiguration('llm_endpoint')], ['--llm-model=', LaunchConfiguration('llm_model')]],
         output='screen', emulate_tty=True, condition=IfCondition(LaunchConfiguration('inprocess')))
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=desc) for name, default, desc in ARGUMENTS]

@@ -109,8 +109,12 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({'stamp': doc.get('stamp'), 'signals': table}, ensure_ascii=False), flush=True)
             return
         text = render(table)
-        if live and sys.stdout.isatty():
-            text = CLEAR + time.strftime('%H:%M:%S ') + f'{args.topic}\n' + text
+        if live:
+            stamp = doc.get('stamp')
+            age = f', last update {time.time() - stamp:.1f} s ago' if isinstance(stamp, (int, float)) else ''
+            text = time.strftime('%H:%M:%S ') + f'{args.topic}{age}\n' + text
+            if sys.stdout.isatty():
+                text = CLEAR + text
         print(text, flush=True)
 
     with cli_node('qv_monitor') as (node, executor):

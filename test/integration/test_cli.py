@@ -122,9 +122,14 @@ def test_monitor_once_shows_fresh_valid_signals(car):
 def test_monitor_table_marks_silenced_message_stale(car):
     from rclpy.parameter import Parameter
     sim = car.nodes['vehicle_sim']
+    store = car.nodes['can_bridge'].store
     sim.set_parameters([Parameter('silence', value=['BMS_Energy'])])
     try:
-        time.sleep(3.0)  # BMS_Energy runs at 100 ms: stale after 5 cycles
+        # stale after stale_factor x the cycle time; then one more state period for vehicle/state to carry it
+        deadline = time.monotonic() + 30.0
+        while store.get('Vehicle.Powertrain.Range').fresh and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
         res = qv('monitor', '--once', '--filter', 'Powertrain.Range', '--timeout', '20')
     finally:
         sim.set_parameters([Parameter('silence', value=[''])])

@@ -205,7 +205,7 @@ def test_cli_commands_against_a_running_car():
             assert res.returncode == 0, f'{command}: {res.stderr[-2000:]}'
             out = res.stdout
             if command == './qv run --help':
-                assert '--duration' in out and '--llm-backend' in out
+                assert '--duration' in out and '--llm-local-model' in out
             elif command == './qv signals':
                 assert 'Vehicle.Cabin.HVAC.FanLevel' in out and 'set_fan_level' in out
             elif command.startswith('./qv monitor'):

@@ -45,6 +45,52 @@ def marked_copy(node_name: str, tmp_path: Path) -> tuple[Path, dict]:
     return path, flatten(params)
 
 
+def _start(node_name: str, args: list[str]):
+    """(context, node) with the buses on private virtual channels; the caller shuts both down."""
+    from rclpy.context import Context
+    from rclpy.parameter import Parameter
+
+    from qwen_vehicle.bringup import node_class
+    from qwen_vehicle.core.mapping import load_signal_map
+    overrides = []
+    if node_name in ('can_bridge', 'vehicle_sim'):
+        for bus in load_signal_map('signals.yaml').buses:
+            overrides += [Parameter(f'{bus}.interface', value='virtual'),
+                          Parameter(f'{bus}.channel', value=f'qv_params_test_{node_name}_{bus}')]
+    context = Context()
+    rclpy.init(context=context, args=args)
+    try:
+        return context, node_class(node_name)(context=context, parameter_overrides=overrides)
+    except Exception:
+        rclpy.shutdown(context=context)
+        raise
+
+
+def _stop(context, node) -> None:
+    close = getattr(node, 'close', None)
+    if close:
+        close()
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+@pytest.mark.parametrize('node_name', sorted(PARAM_FILES))
+def test_params_file_documents_the_defaults(node_name):
+    """The packaged file shows the node's own defaults, except the bus interfaces/channels it chooses on purpose."""
+    doc = yaml.safe_load((REPO / 'config' / PARAM_FILES[node_name]).read_text())
+    (_, body), = doc.items()
+    in_file = flatten(body['ros__parameters'])
+    context, node = _start(node_name, [])
+    try:
+        for name, value in in_file.items():
+            if name.endswith(('.interface', '.channel')):
+                continue
+            default = node.get_parameter(name).value
+            assert default == value, f'{PARAM_FILES[node_name]}: {name} is {value!r}, the node default is {default!r}'
+    finally:
+        _stop(context, node)
+
+
 @pytest.mark.parametrize('node_name', sorted(PARAM_FILES))
 def test_params_file_loads_into_the_node(node_name, tmp_path):
     from rclpy.context import Context
@@ -135,6 +181,7 @@ def test_launch_arguments_cover_the_issue():
     assert {'interface', 'powertrain_channel', 'body_channel', 'bitrate', 'data_bitrate', 'powertrain_fd',
             'body_fd', 'signal_map', 'policy', 'params_file', 'use_sim_time'} <= args['vehicle.launch.py']
     assert {'interface', 'powertrain_channel', 'body_channel', 'inprocess', 'scenario', 'external_pose',
-            'with_assistant', 'with_voice', 'with_someip', 'llm_backend', 'signal_map'} <= args['sim.launch.py']
-    assert {'llm_backend', 'llm_model', 'llm_endpoint', 'llm_api_key_env', 'signal_map', 'policy',
-            'services_url'} <= args['assistant.launch.py']
+            'with_assistant', 'with_voice', 'with_someip', 'llm_local_model', 'llm_endpoint', 'llm_model',
+            'signal_map'} <= args['sim.launch.py']
+    assert {'llm_local_model', 'llm_device', 'llm_endpoint', 'llm_model', 'llm_api_key_env', 'llm_prefer',
+            'signal_map', 'policy', 'services_url'} <= args['assistant.launch.py']
