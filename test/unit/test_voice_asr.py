@@ -1,0 +1,124 @@
+"""pocketsphinx with the generated grammar on espeak-ng speech: text, intent, wake phrase, LM fallback."""
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from qwen_vehicle.backends.voice.asr import (PocketsphinxRecognizer, Recognizer, available_recognizers,
+                                             create_recognizer, recognizer_class)
+from qwen_vehicle.backends.voice.audio import read_wav, resample
+
+pytest.importorskip('pocketsphinx')
+needs_espeak = pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='espeak-ng is not installed')
+
+# (spoken, voice, speed, expected calls)
+COMMANDS = [
+    ('set the driver side to twenty one', 'en-us', 160, [('set_target_temperature', {'zone': 'driver', 'value': 21})]),
+    ('set the fan to four', 'en-gb', 150, [('set_fan_level', {'value': 4})]),
+    ('turn on the air conditioning', 'en-us+f2', 150, [('set_air_conditioning', {'value': True})]),
+    ('turn off recirculation', 'en-us+m3', 170, [('set_recirculation', {'value': False})]),
+    ('what is the battery status', 'en-us', 175, [('get_battery_status', {})]),
+    ('find a pizza restaurant', 'en-gb', 160, [('search_restaurants', {'cuisine': 'pizza'})]),
+]
+
+
+def speak(text, voice='en-us', speed=160, seed=0):
+    """espeak-ng speech at its own 22.05 kHz with a low noise floor (a real microphone is never digitally silent)."""
+    wav = subprocess.run(['espeak-ng', '-v', voice, '-s', str(speed), '--stdout', text], capture_output=True,
+                         check=True).stdout
+    pcm, rate = read_wav(wav)
+    pad = np.zeros(rate // 4)
+    x = np.concatenate([pad, pcm.astype(float), pad])
+    x += np.random.default_rng(seed).normal(0, 40, x.size)
+    return np.clip(x, -32768, 32767).astype(np.int16), rate
+
+
+@pytest.fixture(scope='module')
+def asr():
+    return create_recognizer('pocketsphinx')   # grammar from grammar_phrases() + tool schemas + service words
+
+
+def test_registry():
+    assert 'pocketsphinx' in available_recognizers()
+    assert recognizer_class('pocketsphinx') is PocketsphinxRecognizer
+    with pytest.raises(ValueError, match=r"unknown recogniser 'whisper'; valid recognisers: pocketsphinx"):
+        create_recognizer('whisper')
+
+
+def test_entry_point_recognisers_are_found(monkeypatch):
+    import qwen_vehicle.backends.voice.asr as asr_mod
+
+    class MandarinStub(Recognizer):
+        language = 'zh'
+
+    class EP:
+        name = 'mandarin'
+
+        def load(self):
+            return MandarinStub
+
+    monkeypatch.setattr(asr_mod._registry, '_entry_points', lambda: {'mandarin': EP()})
+    assert 'mandarin' in available_recognizers()
+    assert recognizer_class('mandarin') is MandarinStub
+
+
+@needs_espeak
+@pytest.mark.parametrize('text, voice, speed, expected', COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_spoken_command_gives_the_expected_plan(asr, text, voice, speed, expected):
+    from qwen_vehicle.core.intents import DialogueContext, IntentEngine
+    from qwen_vehicle.core.ir import ToolCall
+    pcm, rate = speak(text, voice, speed)
+    result = asr.recognize(pcm, sample_rate=rate)     # 22050 Hz in: resampled inside
+    assert result.source == 'grammar', result
+    plan = IntentEngine().parse(result.text, DialogueContext(speaker_zone=None, state={}))
+    assert [c.key() for c in plan.calls] == [ToolCall(n, a).key() for n, a in expected], result.text
+    assert result.audio_s > 0.5 and result.cpu_s > 0
+
+
+@needs_espeak
+def test_numbers_come_out_as_digits(asr):
+    pcm, rate = speak('set the temperature to twenty two point five')
+    result = asr.recognize(pcm, rate)
+    assert result.words == 'set the temperature to twenty two point five'
+    assert result.text == 'set the temperature to 22.5'
+
+
+@needs_espeak
+def test_out_of_grammar_speech_falls_back_to_the_language_model():
+    asr = PocketsphinxRecognizer(phrases=['set the fan to three', 'turn on the air conditioning'], tools=[],
+                                 words={}, extra_phrases=[])
+    pcm, rate = speak('play some jazz music please')
+    result = asr.recognize(pcm, rate)
+    assert result.source == 'lm', result          # the grammar reached no end state: it found nothing
+    assert result.text and not asr.grammar.matches(result.words)   # free text for the assistant (LLM) path
+
+
+@needs_espeak
+def test_wake_phrase_gates_recognition():
+    asr = PocketsphinxRecognizer(phrases=['set the fan to three', 'turn on the air conditioning'], tools=[],
+                                 words={}, extra_phrases=[], wake_phrase='hello car', fallback_lm=False)
+    pcm, rate = speak('turn on the air conditioning')
+    asleep = asr.recognize(pcm, rate)
+    assert (asleep.text, asleep.source) == ('', 'asleep')
+    pcm, rate = speak('hello car turn on the air conditioning', seed=1)
+    woke = asr.recognize(pcm, rate)
+    assert woke.woke and woke.text == 'turn on the air conditioning'
+    # the wake phrase alone opens a window for the next utterance, which closes after one command
+    pcm, rate = speak('hello car', seed=2)
+    assert asr.recognize(pcm, rate).woke
+    pcm, rate = speak('set the fan to three', seed=3)
+    assert asr.recognize(pcm, rate).text == 'set the fan to 3'
+    pcm, rate = speak('set the fan to three', seed=4)
+    assert asr.recognize(pcm, rate).source == 'asleep'
+
+
+def test_bad_input_is_refused_clearly():
+    asr = PocketsphinxRecognizer(phrases=['set the fan to three'], tools=[], words={}, extra_phrases=[],
+                                 fallback_lm=False)
+    assert asr.recognize(np.zeros(800, dtype=np.int16)).details['reason'] == 'shorter than 0.1 s'
+    with pytest.raises(ValueError, match='sample rate'):
+        asr.recognize(np.zeros(16000, dtype=np.int16), sample_rate=0)
+    with pytest.raises(ValueError, match='not in the dictionary'):
+        PocketsphinxRecognizer(phrases=['set the fan to three'], tools=[], words={}, extra_phrases=[],
+                               wake_phrase='hello qwenvehicle')
