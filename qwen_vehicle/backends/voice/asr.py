@@ -235,13 +235,14 @@ class PocketsphinxRecognizer(Recognizer):
         words = hyp.hypstr.strip() if hyp is not None else ''
         if self.wake_phrase and (words + ' ').startswith(self.wake_phrase + ' '):
             woke, words = True, words[len(self.wake_phrase):].strip()
+            self._awake_until = time.monotonic() + self.awake_seconds
             if not words:   # the wake phrase alone, or followed by speech the grammar does not cover
                 pcm16 = pcm16[self._wake_end_frame() * ASR_RATE // 100:]
                 if pcm16.size < int(0.4 * ASR_RATE):
-                    self._awake_until = time.monotonic() + self.awake_seconds
                     return Recognition('', 'none', woke=True, details={'reason': 'wake phrase only'})
         if self.wake_phrase and not awake and not woke and not words and self._spot_wake(pcm16, details):
             woke = True                       # wake phrase + something the grammar does not cover
+            self._awake_until = time.monotonic() + self.awake_seconds
             pcm16 = pcm16[int(details['wake_end_s'] * ASR_RATE):]
         if self.wake_phrase and not awake and not woke:
             return Recognition('', 'asleep', details={**details, 'reason': 'wake phrase not heard'})
