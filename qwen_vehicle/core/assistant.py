@@ -341,7 +341,7 @@ class Assistant:
         if needs_confirmation:
             key = uuid.uuid4().hex
             language = turn.language
-            prompt = render_confirmation(needs_confirmation, language)
+            prompt = render_confirmation(needs_confirmation, language, self._summaries(needs_confirmation, language))
             session.pending = PendingConfirmation(needs_confirmation, zone or 'driver', key,
                                                   self.clock() + self.confirm_timeout, prompt, language,
                                                   turn.request_id)
@@ -365,7 +365,22 @@ class Assistant:
                                                                                   call.arguments))
         if self.services is None:
             return ToolResult(call.id, call.name, 'error', reason='no lifestyle services are configured')
-        return self.services.execute(call, idempotency_key=idempotency_key, position=self._position())
+        # one key per call of a confirmed batch, stable across retries of that call
+        key = f'{idempotency_key}:{call.id}' if idempotency_key else None
+        return self.services.execute(call, idempotency_key=key, position=self._position())
+
+    def _summaries(self, calls: list[ToolCall], language: str) -> list[str | None]:
+        """What each call will do, with the real price, from the service's own preview."""
+        out: list[str | None] = []
+        for call in calls:
+            summary = None
+            if self.services is not None and hasattr(self.services, 'preview'):
+                preview = self.services.preview(call)
+                text = preview.content.get('summary') if preview.status == 'pending_confirmation' else None
+                if isinstance(text, dict):
+                    summary = text.get(language) or text.get('en')
+            out.append(summary)
+        return out
 
     def _finish(self, spec: ToolSpec, call: ToolCall, pending) -> ToolResult:
         if isinstance(pending, ToolResult):

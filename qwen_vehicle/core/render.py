@@ -138,13 +138,28 @@ def _read_reply(r: ToolResult, lang: str) -> str:
     return ''
 
 
-def _list_names(items: list[dict], keys=('name', 'title', 'restaurant', 'train_no', 'number', 'tracking_number')):
-    names = []
+def _label(item: dict) -> str | None:
+    """A short spoken label for one result item (a restaurant, an offer, a parcel)."""
+    name = next((item[k] for k in ('name', 'title', 'description', 'restaurant') if item.get(k)), None)
+    number = item.get('number') or item.get('train_no') or item.get('flight_no')
+    depart = str(item.get('depart') or '')
+    when = depart[11:16] if len(depart) >= 16 else depart
+    if number:
+        label = f'{plain(number)} {when}'.strip()
+        klass = item.get('class')
+        return f'{label} {plain(klass)}' if klass else label
+    if name:
+        status = item.get('status') if 'tracking_number' in item else None
+        return f'{plain(name)} ({plain(status)})' if status else plain(name)
+    return plain(item['tracking_number']) if item.get('tracking_number') else None
+
+
+def _list_names(items: list[dict]) -> list[str]:
+    names: list[str] = []
     for it in items:
-        for k in keys:
-            if isinstance(it, dict) and it.get(k):
-                names.append(plain(it[k]))
-                break
+        label = _label(it) if isinstance(it, dict) else None
+        if label and label not in names:
+            names.append(label)
     return names
 
 
@@ -202,11 +217,12 @@ def render_results(results: list[ToolResult], language: str, style: dict[str, An
         elif r.status == 'queued' and r.content.get('deferred'):
             parts.append(say('deferred', lang))
         elif r.status in ('timeout', 'error'):
+            reason = plain(r.reason or '')
             if kind == 'set':
-                parts.append(f'已请求{_what(r, lang)}，但车辆没有确认：{r.reason}' if zh else
-                             f'I asked for {_what(r, lang)}, but the car did not confirm it: {r.reason}')
+                parts.append(f'已请求{_what(r, lang)}，但车辆没有确认：{reason}' if zh else
+                             f'I asked for {_what(r, lang)}, but the car did not confirm it: {reason}')
             else:
-                parts.append(f'{r.name}失败：{r.reason}' if zh else f'{r.name} failed: {r.reason}')
+                parts.append(f'{r.name}失败：{reason}' if zh else f'{r.name} failed: {reason}')
         elif kind == 'set':
             parts.append(_set_reply(r, lang))
         elif kind == 'read':
@@ -224,13 +240,17 @@ def render_results(results: list[ToolResult], language: str, style: dict[str, An
     return text
 
 
-def render_confirmation(calls: list[ToolCall], language: str) -> str:
+def render_confirmation(calls: list[ToolCall], language: str, summaries: list[str | None] | None = None) -> str:
     lang = language if language in PHRASES else 'en'
     zh = lang == 'zh'
     descs = []
-    for c in calls:
+    for i, c in enumerate(calls):
         a = c.arguments
-        if c.name == 'order_food':
+        summary = summaries[i] if summaries and i < len(summaries) else None
+        if summary:
+            descs.append(plain(summary).rstrip('。.？?').removesuffix('确认吗').removesuffix('Confirm')
+                         .rstrip('，, '))
+        elif c.name == 'order_food':
             n = sum(int(i.get('quantity', 1)) for i in a.get('items', []))
             descs.append(f'从餐厅{a.get("restaurant_id")}点{n}份餐' if zh else
                          f'Order {n} item(s) from restaurant {a.get("restaurant_id")}')

@@ -37,7 +37,7 @@ class AssistantConfig:
     bridge: str = 'can_bridge'
     services_url: str = ''
     services_token_env: str = 'QV_SERVICES_TOKEN'
-    services_db: str = ':memory:'
+    services_db: str = ''
     profile_db: str = ':memory:'
     confirm_timeout: float = 30.0
     readback_timeout: float = 5.0
@@ -65,7 +65,8 @@ class AssistantNode(Node):
                 ('bridge', c.bridge, 'name of the can_bridge node'),
                 ('services_url', c.services_url, 'lifestyle services base URL; empty = no services'),
                 ('services_token_env', c.services_token_env, 'environment variable holding the services token'),
-                ('services_db', c.services_db, 'SQLite file for the outbox and read cache'),
+                ('services_db', c.services_db, 'SQLite file for the outbox and read cache '
+                 '(default: ~/.local/share/qwen_vehicle/services.db, so queued orders survive a restart)'),
                 ('profile_db', c.profile_db, 'SQLite file for driver profiles and the audit log'),
                 ('default_zone', c.default_zone, 'zone of utterances that name none'),
                 ('llm_local_model', c.llm_local_model, 'local Qwen checkpoint folder (transformers); empty = none'),
@@ -123,8 +124,12 @@ class AssistantNode(Node):
                 self.reply_pub.publish(String(data=msg.get('en', '')))
 
         token = os.environ.get(self.config.services_token_env) or None
+        db = self.config.services_db or os.path.join(
+            os.environ.get('XDG_DATA_HOME') or os.path.expanduser('~/.local/share'), 'qwen_vehicle', 'services.db')
+        if db != ':memory:':
+            os.makedirs(os.path.dirname(os.path.abspath(db)), exist_ok=True)
         executor = ServiceExecutor.from_config({'base_url': self.config.services_url, 'token': token},
-                                               store_path=self.config.services_db, coverage=coverage,
+                                               store_path=db, coverage=coverage,
                                                on_outcome=on_outcome)
         executor.start_flusher()
         return executor
