@@ -41,7 +41,6 @@ setup(
     maintainer_email='qwen-vehicle@localhost',
     description='ROS 2 nodes that decode DBC-defined CAN traffic and let an assistant read and actuate car state safely.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [f'{name} = {target}' for name, target in NODES.items()]
         + ['qwen-vehicle = qwen_vehicle.cli:main'],
