@@ -103,7 +103,8 @@ def test_signals_bus_filter_and_bad_inputs(capsys, tmp_path):
 @pytest.fixture(scope='module')
 def car():
     from qwen_vehicle.bringup import Bringup
-    with Bringup(('vehicle_sim', 'can_bridge')) as bringup:
+    # one car per module (two can_bridge nodes on one domain would share names and topics)
+    with Bringup(('vehicle_sim', 'can_bridge', 'assistant')) as bringup:
         time.sleep(0.5)
         yield bringup
 
@@ -164,7 +165,7 @@ def test_monitor_rows_report_missing_and_invalid():
 # ---- say -----------------------------------------------------------------------------------------------------------
 class EchoAssistant:
     """Stands in for the assistant node's topic contract only (the CLI's own layer): JSON text in, reply + events out,
-    plus an event and a reply for another request id that `say` must ignore."""
+    plus an event and a reply for another request id that `say` must ignore. In namespace /echo, apart from the car."""
 
     def __init__(self) -> None:
         from rclpy.context import Context
@@ -174,7 +175,7 @@ class EchoAssistant:
         from qwen_vehicle.nodes import qos
         self.context = Context()
         rclpy.init(context=self.context)
-        self.node = rclpy.create_node('echo_assistant', context=self.context)
+        self.node = rclpy.create_node('echo_assistant', namespace='echo', context=self.context)
         self.received: list[dict] = []
         self.reply = self.node.create_publisher(String, 'assistant/reply', qos.EVENTS)
         self.events = self.node.create_publisher(String, 'assistant/events', qos.EVENTS)
@@ -222,7 +223,8 @@ def echo_assistant():
 
 
 def test_say_sends_json_and_prints_only_its_own_reply_and_events(echo_assistant):
-    res = qv('say', '--zone', 'passenger', '--speaker', 'alice', '--json', '--timeout', '20', '--linger', '0.5',
+    res = qv('say', '--namespace', 'echo', '--zone', 'passenger', '--speaker', 'alice', '--json', '--timeout', '20',
+             '--linger', '0.5',
              '调高两度')
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -234,7 +236,7 @@ def test_say_sends_json_and_prints_only_its_own_reply_and_events(echo_assistant)
 
 
 def test_say_human_output(echo_assistant):
-    res = qv('say', '--timeout', '20', 'turn', 'the', 'fan', 'to', '3')
+    res = qv('say', '--namespace', '/echo', '--timeout', '20', 'turn', 'the', 'fan', 'to', '3')
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[-1] == 'echo: turn the fan to 3'
@@ -254,21 +256,19 @@ def test_say_rejects_a_bad_zone(capsys):
     assert "invalid choice: 'roof'" in capsys.readouterr().err
 
 
-def test_say_to_the_real_assistant_actuates_the_simulated_car():
+def test_say_to_the_real_assistant_actuates_the_simulated_car(car):
     """End to end across processes: say -> assistant -> bridge parameter -> CAN -> simulated ECU -> read-back."""
-    pytest.importorskip('qwen_vehicle.nodes.assistant')
-    from qwen_vehicle.bringup import Bringup
-    with Bringup(('vehicle_sim', 'can_bridge', 'assistant')) as car:
-        time.sleep(1.0)
-        res = qv('say', '--json', '--timeout', '30', '--linger', '0.5', 'set the fan to 5')
-        assert res.returncode == 0, res.stderr
-        out = json.loads(res.stdout)
-        types = [e['type'] for e in out['events']]
-        assert 'plan' in types and 'reply' in types
-        results = [e['result'] for e in out['events'] if e['type'] == 'result']
-        assert any(r['name'] == 'set_fan_level' and r['status'] == 'done' for r in results), results
-        assert out['reply']
-        assert car.nodes['can_bridge'].store.value('Vehicle.Cabin.HVAC.FanLevel') == 5
+    res = qv('say', '--json', '--timeout', '30', '--linger', '0.5', 'set the fan to 5')
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    types = [e['type'] for e in out['events']]
+    assert 'plan' in types and 'reply' in types
+    results = [e['result'] for e in out['events'] if e['type'] == 'result']
+    assert any(r['name'] == 'set_fan_level' and r['status'] == 'done' for r in results), results
+    assert out['reply']
+    assert car.nodes['can_bridge'].store.value('Vehicle.Cabin.HVAC.FanLevel') == 5
+
+
 
 
 def test_say_event_lines_are_readable():
