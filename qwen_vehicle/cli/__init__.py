@@ -10,7 +10,7 @@ import logging
 import sys
 from types import ModuleType
 
-SUBCOMMANDS = ('run', 'replay', 'decode', 'say', 'monitor', 'signals')
+SUBCOMMANDS = ('run', 'replay', 'decode', 'say', 'monitor', 'signals', 'privacy')
 _EXIT_UNAVAILABLE = 2
 
 
