@@ -102,6 +102,9 @@ def test_wav_file_source(tmp_path, speech16k):
     path.write_bytes(wav_bytes(speech16k, 16000))
     (whole,) = WavFileSource(str(path)).utterances()
     assert whole.pcm.size == speech16k.size
+    path.write_bytes(wav_bytes(noisy([np.zeros(8000, dtype=np.int16), speech16k, np.zeros(16000, dtype=np.int16)] * 2),
+                               16000))
+    assert len(list(WavFileSource(str(path), whole=False).utterances())) == 2
 
 
 def test_microphone_source_reports_a_missing_arecord():

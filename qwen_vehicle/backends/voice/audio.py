@@ -129,7 +129,7 @@ class WavFileSource:
             yield Utterance(pcm)
             return
         segmenter = ChunkSource(ASR_RATE)
-        segmenter.feed(pcm)
+        yield from segmenter.feed(pcm)
         yield from segmenter.flush()
 
 
