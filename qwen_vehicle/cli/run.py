@@ -32,6 +32,8 @@ def add_parser(subparsers) -> None:
     p.add_argument('--no-script', action='store_true', help='do not play the scripted conversation')
     p.add_argument('--no-services', action='store_true', help='do not start the lifestyle services sandbox')
     p.add_argument('--no-assistant', action='store_true', help='only the simulated car and the bridge')
+    p.add_argument('--someip', action='store_true',
+                   help='also offer the vehicle services on SOME/IP (UDP on 127.0.0.1:30501, SD on 30490)')
     p.add_argument('--signal-map', default='signals.yaml')
     p.add_argument('--data-dir', default='', help='where SQLite files go (default: a temporary folder)')
     p.add_argument('--llm-local-model', default='', help='a local Qwen checkpoint folder (transformers)')
@@ -64,6 +66,8 @@ def run(args) -> int:
             params['assistant']['services_url'] = sandbox.url
             os.environ['QV_SERVICES_TOKEN'] = sandbox.token or ''
             print(f'services sandbox: {sandbox.url}')
+    if args.someip:
+        nodes.append('someip_gateway')
     bringup = Bringup(nodes, params, signal_map=args.signal_map)
     stop = threading.Event()
     try:
