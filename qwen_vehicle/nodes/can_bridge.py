@@ -6,6 +6,7 @@ its path: `ros2 param set /can_bridge <path> <value>` actuates, refusals come ba
 """
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -286,6 +287,7 @@ def main(args=None) -> None:
     node = None
     try:
         node = CanBridge()
+        gc.freeze()  # start-up objects (DBCs, message classes) leave the collector's scans: shorter pauses
         executor = rclpy.executors.MultiThreadedExecutor()
         executor.add_node(node)
         executor.spin()
