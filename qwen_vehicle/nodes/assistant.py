@@ -13,7 +13,6 @@ import queue
 import threading
 from dataclasses import dataclass
 
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -24,6 +23,7 @@ from ..core.policy import SafetyPolicy
 from ..core.profile import ProfileStore
 from ..core.tools import all_tools
 from . import qos
+from .runner import run_node
 from .params import declare_typed
 from .vehicle_client import VehicleClient
 
@@ -195,21 +195,7 @@ class AssistantNode(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = AssistantNode()
-        executor = rclpy.executors.MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(AssistantNode, args=args)
 
 
 if __name__ == '__main__':

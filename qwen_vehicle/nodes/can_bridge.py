@@ -6,13 +6,11 @@ its path: `ros2 param set /can_bridge <path> <value>` actuates, refusals come ba
 """
 from __future__ import annotations
 
-import gc
 import json
 import threading
 import time
 from dataclasses import dataclass, field
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType,
                                 SetParametersResult)
@@ -27,7 +25,8 @@ from ..core.mapping import SignalMap, load_signal_map
 from ..core.policy import SafetyPolicy
 from ..core.signals import SignalStore
 from . import qos
-from .params import declare_bus_params, declare_typed, read_bus_configs
+from .runner import run_node
+from .params import declare_typed, read_bus_configs
 from .ros_outputs import TopicOutput
 
 ACTUATION_EVENTS = 'vehicle/actuation_events'
@@ -283,22 +282,7 @@ class CanBridge(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CanBridge()
-        gc.freeze()  # start-up objects (DBCs, message classes) leave the collector's scans: shorter pauses
-        executor = rclpy.executors.MultiThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(CanBridge, args=args)
 
 
 if __name__ == '__main__':

@@ -16,7 +16,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import rclpy
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from std_msgs.msg import String
@@ -25,6 +24,7 @@ from ..someip import gateway as core
 from ..someip.runtime import Scheduler
 from ..someip.vehicle import ActuationResult
 from . import qos
+from .runner import run_node
 from .params import declare_typed
 from .vehicle_client import VehicleClient
 
@@ -188,21 +188,7 @@ SomeIpGateway = SomeIpGatewayNode  # the name qwen_vehicle.bringup looks up
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SomeIpGatewayNode()
-        executor = rclpy.executors.MultiThreadedExecutor(num_threads=2)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(SomeIpGatewayNode, args=args, threads=2)
 
 
 if __name__ == '__main__':

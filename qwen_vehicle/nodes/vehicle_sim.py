@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from dataclasses import dataclass
 
-import rclpy
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -22,6 +20,7 @@ from ..core.bus import BusConnection
 from ..core.mapping import load_signal_map
 from ..core.vehicle_model import EcuSimulator, Plant
 from . import qos
+from .runner import run_node
 from .params import declare_typed, read_bus_configs
 
 SCENARIOS = ('parked', 'driving', 'charging')
@@ -127,19 +126,7 @@ class VehicleSim(Node):
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = VehicleSim()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
+    run_node(VehicleSim, args=args, single_threaded=True)
 
 
 if __name__ == '__main__':

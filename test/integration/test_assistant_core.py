@@ -2,7 +2,6 @@
 read-back -> reply; confirmation with the services sandbox over real HTTP; untrusted content."""
 import time
 
-import can
 import pytest
 
 from qwen_vehicle.backends.services.sandbox import start_sandbox
