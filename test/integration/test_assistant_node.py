@@ -47,7 +47,6 @@ def car():
     b.start()
     driver = Driver(b.context)
     b.add_node(driver)
-    b.nodes['can_bridge']
     deadline = time.monotonic() + 5
     while b.nodes['assistant'].vehicle.store.value('Vehicle.Speed') is None and time.monotonic() < deadline:
         time.sleep(0.05)
