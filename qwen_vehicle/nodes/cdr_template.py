@@ -81,7 +81,7 @@ class CdrTemplate:
     def __init__(self, msg) -> None:
         self.msg_type = type(msg)
         self.base = bytearray(serialize_message(msg))
-        self.fields: list[tuple[Any, int, str, int]] = []   # (getter, offset, format, count)
+        self.fields: list[tuple[str, int, str, int]] = []   # (path, offset, format, count)
         for path, fmt, count in _leaves(msg):
             full = '<' + (f'{count}{fmt}' if count else fmt)
             candidates = None
@@ -97,19 +97,43 @@ class CdrTemplate:
                 candidates = found if candidates is None else candidates & found
             if not candidates or len(candidates) != 1:
                 raise LayoutError(f'{path}: cannot locate the field ({sorted(candidates or [])})')
-            self.fields.append((operator.attrgetter(path), candidates.pop(), full, count))
+            self.fields.append((path, candidates.pop(), full, count))
+        self._groups = self._group(self.fields)
         if not _same(deserialize_message(self.pack(msg), self.msg_type),
                      deserialize_message(serialize_message(msg), self.msg_type)):
             raise LayoutError('template does not reproduce the message')
 
+    @staticmethod
+    def _group(fields):
+        """Runs of adjacent scalar fields packed by one Struct with one multi-attribute getter."""
+        groups: list[tuple[Any, int, struct.Struct, bool]] = []
+        run: list[tuple[str, int, str]] = []
+
+        def close_run():
+            if run:
+                paths = [p for p, _, _ in run]
+                packer = struct.Struct('<' + ''.join(f[1:] for _, _, f in run))
+                groups.append((operator.attrgetter(*paths), run[0][1], packer, len(paths) > 1))
+                run.clear()
+
+        for path, offset, fmt, count in sorted(fields, key=lambda f: f[1]):
+            if count:
+                close_run()
+                groups.append((operator.attrgetter(path), offset, struct.Struct(fmt), True))
+                continue
+            if run and run[-1][1] + struct.calcsize(run[-1][2]) != offset:
+                close_run()
+            run.append((path, offset, fmt))
+        close_run()
+        return groups
+
     def pack(self, msg) -> bytes:
         buf = self.base
-        for getter, offset, fmt, count in self.fields:
-            value = getter(msg)
-            if count:
-                struct.pack_into(fmt, buf, offset, *value)
+        for getter, offset, packer, many in self._groups:
+            if many:
+                packer.pack_into(buf, offset, *getter(msg))
             else:
-                struct.pack_into(fmt, buf, offset, value)
+                packer.pack_into(buf, offset, getter(msg))
         return bytes(buf)
 
 
