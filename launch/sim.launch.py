@@ -30,7 +30,8 @@ ARGUMENTS = [
     ('powertrain_channel', 'vcan0', 'channel of the powertrain bus (CAN FD: a vcan with mtu 72)'),
     ('body_channel', 'vcan1', 'channel of the body bus'),
     ('scenario', 'parked', 'simulated driving scenario: parked, driving or charging'),
-    ('external_pose', 'false', 'take position and speed from gazebo/navsat and gazebo/odom (Gazebo, ros_gz_bridge)'),
+    ('external_pose', 'false', 'take position and speed from gazebo/navsat and gazebo/odom (Gazebo, ros_gz_bridge); '
+     'separate processes only'),
     ('with_assistant', 'true', 'start the assistant node'),
     ('with_voice', 'false', 'start the voice node (pocketsphinx ASR, espeak-ng TTS)'),
     ('with_someip', 'false', 'start the SOME/IP gateway node'),
@@ -90,6 +91,9 @@ def generate_launch_description() -> LaunchDescription:
     inprocess = ExecuteProcess(
         cmd=[PathJoinSubstitution([FindPackagePrefix('qwen_vehicle'), 'lib', 'qwen_vehicle', 'qwen-vehicle']),
              'run', '--no-script', ['--scenario=', LaunchConfiguration('scenario')],
+             # with_assistant:=false -> --no-assistant (a repeated --no-script is harmless otherwise)
+             PythonExpression(["'--no-assistant' if '", LaunchConfiguration('with_assistant'),
+                               "'.lower() != 'true' else '--no-script'"]),
              ['--signal-map=', LaunchConfiguration('signal_map')],
              ['--llm-local-model=', LaunchConfiguration('llm_local_model')],
              ['--llm-endpoint=', LaunchConfiguration('llm_endpoint')], ['--llm-model=', LaunchConfiguration('llm_model')]],
