@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Callable
 
 from geometry_msgs.msg import TwistStamped
@@ -55,13 +56,14 @@ def _set_field(scale: float, field: str) -> Callable[[Any, Any, bool], None]:
             else:
                 msg.position_covariance_type = NavSatFix.COVARIANCE_TYPE_UNKNOWN
         return setter
-    *parents, leaf = field.split('.')
+    parent_path, _, leaf = field.rpartition('.')
+    parent = operator.attrgetter(parent_path) if parent_path else None
+    nan = math.nan
 
     def setter(msg, value, valid):
-        target = msg
-        for p in parents:
-            target = getattr(target, p)
-        setattr(target, leaf, _number(value) * scale if valid else math.nan)
+        target = parent(msg) if parent is not None else msg
+        cls = value.__class__
+        setattr(target, leaf, value * scale if valid and (cls is float or cls is int) else nan)
     return setter
 
 
@@ -90,10 +92,15 @@ class TopicOutput:
         self.last_data: Any = None
         self.publisher = None
         self._template = None
+        self.timestamp = 0.0
         self._template_tried = False
 
     def publish(self) -> None:
         """Publish the current message (patched CDR bytes where the layout allows it)."""
+        if self.has_header:
+            stamp = self.msg.header.stamp
+            sec = int(self.timestamp)
+            stamp.sec, stamp.nanosec = sec, int((self.timestamp - sec) * 1e9)
         if not self._template_tried:
             self._template_tried = True
             self._template = make_template(self.msg)
@@ -112,15 +119,17 @@ class TopicOutput:
 
     def _std_setter(self) -> Callable:
         kind = self.type_name
-
-        def setter(msg, value, valid):
-            if kind == 'std_msgs/String':
+        if kind == 'std_msgs/String':
+            def setter(msg, value, valid):
                 msg.data = str(value)
-            elif kind == 'std_msgs/Bool':
+        elif kind == 'std_msgs/Bool':
+            def setter(msg, value, valid):
                 msg.data = value in ('On', True, 1, 'Applied')
-            elif kind in ('std_msgs/Float32', 'std_msgs/Float64'):
+        elif kind in ('std_msgs/Float32', 'std_msgs/Float64'):
+            def setter(msg, value, valid):
                 msg.data = _number(value)
-            else:
+        else:
+            def setter(msg, value, valid):
                 msg.data = int(value)
         return setter
 
@@ -129,10 +138,7 @@ class TopicOutput:
         if not valid and not self.has_header:
             return False
         self.setters[path](self.msg, value, valid)
-        if self.has_header:
-            stamp = self.msg.header.stamp
-            sec = int(timestamp)
-            stamp.sec, stamp.nanosec = sec, int((timestamp - sec) * 1e9)
+        self.timestamp = timestamp
         return True
 
     def should_publish(self) -> bool:
