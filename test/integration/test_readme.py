@@ -6,6 +6,7 @@ executable, launch argument and parameter that exists; its YAML agrees with conf
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -31,6 +32,8 @@ COVERAGE: list[tuple[str, list[str]]] = [
                                                  'test/integration/test_cli.py::test_monitor_once_shows_fresh_valid_signals']),
     (r'\./qv say .*', [f'{HERE}::test_cli_commands_against_a_running_car',
                        'test/integration/test_cli.py::test_say_to_the_real_assistant_actuates_the_simulated_car']),
+    (r'\./qv privacy .*', [f'{HERE}::test_privacy_commands',
+                           'test/integration/test_cli_privacy.py::test_export_set_delete']),
     (r'dot -Tpng .*', [f'{HERE}::test_architecture_picture_renders']),
     (r'mkdir -p ~/ws/src && ln -s "\$PWD" ~/ws/src/qwen_vehicle|cd ~/ws && colcon build|source install/setup\.bash',
      ['test/integration/test_colcon_build.py::test_colcon_build_installs_the_ros_layout',
@@ -56,7 +59,9 @@ COVERAGE: list[tuple[str, list[str]]] = [
 
 
 def code_blocks(lang: str) -> list[str]:
-    return re.findall(rf'^```{lang}\n(.*?)^```', README, flags=re.S | re.M)
+    """Fenced blocks of a language, also when indented inside a list item."""
+    blocks = re.findall(rf'^( *)```{lang}\n(.*?)^\1```', README, flags=re.S | re.M)
+    return [re.sub(rf'^{indent}', '', body, flags=re.M) for indent, body in blocks]
 
 
 def commands(block: str) -> list[str]:
@@ -174,10 +179,10 @@ def _venv_ready() -> None:
         pytest.skip('the venv is not current with requirements.txt/setup.py (./qv would reinstall): run ./qv setup')
 
 
-def qv(command: str, timeout: float, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def qv(command: str, timeout: float, extra: tuple[str, ...] = (), cwd: Path = REPO) -> subprocess.CompletedProcess:
     argv = shlex.split(command) + list(extra)
     assert argv[0] == './qv'
-    return subprocess.run([str(REPO / 'qv'), *argv[1:]], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([str(REPO / 'qv'), *argv[1:]], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=dict(os.environ), stdin=subprocess.DEVNULL)
 
 
@@ -195,7 +200,8 @@ def test_demo_car_runs():
 def test_cli_commands_against_a_running_car():
     _venv_ready()
     from qwen_vehicle.bringup import Bringup
-    cli_commands = [c for c in ALL_COMMANDS if c.startswith('./qv ') and c not in ('./qv run', './qv test')]
+    cli_commands = [c for c in ALL_COMMANDS if c.startswith('./qv ') and c not in ('./qv run', './qv test')
+                    and not c.startswith('./qv privacy')]
     assert len(cli_commands) >= 5
     with Bringup(('vehicle_sim', 'can_bridge', 'assistant')) as car:
         time.sleep(1.0)
@@ -217,3 +223,22 @@ def test_cli_commands_against_a_running_car():
                 assert out.strip(), command
         store = car.nodes['can_bridge'].store
         assert store.value('Vehicle.Cabin.HVAC.Station.Row1.Driver.TargetTemperature') == 22.0
+
+
+@pytest.mark.slow
+def test_privacy_commands(tmp_path):
+    """The README's privacy commands in order, on a profile database in a scratch folder."""
+    _venv_ready()
+    privacy = [c for c in ALL_COMMANDS if c.startswith('./qv privacy')]
+    assert [shlex.split(c)[4] for c in privacy] == ['set', 'show', 'export', 'delete', 'purge']
+    outputs = {}
+    for command in privacy:
+        res = qv(command, timeout=60, cwd=tmp_path)
+        assert res.returncode == 0, f'{command}: {res.stderr[-2000:]}'
+        outputs[shlex.split(command)[4]] = res.stdout
+    assert (tmp_path / 'profiles.db').exists()
+    shown = json.loads(outputs['show'])
+    assert shown['consent_audit'] is False and shown['retention_days'] == 7 and shown['location_precision'] == 1
+    assert json.loads(outputs['export'])
+    assert 'deleted all data of alice' in outputs['delete']
+    assert re.search(r'purged \d+ audit record', outputs['purge'])
