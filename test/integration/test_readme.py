@@ -119,6 +119,10 @@ def test_readme_describes_what_exists():
     setup = (REPO / 'setup.py').read_text()
     for exe in re.findall(r"^\s+'(\w+)': 'qwen_vehicle\.", setup, flags=re.M):
         assert f'`{exe}`' in README, f'executable {exe} missing from the README'
+    from qwen_vehicle.cli import SUBCOMMANDS
+    cli_section = README.split('## The `qwen-vehicle` CLI', 1)[1].split('\n## ', 1)[0]
+    for name in SUBCOMMANDS:
+        assert f'`{name}`' in cli_section, f'subcommand {name} missing from the README\'s CLI section'
     for launch_file in ('vehicle.launch.py', 'sim.launch.py', 'assistant.launch.py'):
         source = (REPO / 'launch' / launch_file).read_text()
         section = README.split(f'- `{launch_file}`', 1)[1].split('\n- ', 1)[0]
