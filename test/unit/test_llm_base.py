@@ -180,3 +180,15 @@ def test_importing_the_package_does_not_import_torch():
             'print("torch" in sys.modules, "transformers" in sys.modules)')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == 'False False', out.stderr
+
+
+def test_backends_from_configuration_skip_what_cannot_load(caplog):
+    backends = llm.create_backends({
+        'local': {'backend': 'transformers', 'model_path': '/nonexistent/qwen'},
+        'cloud': {'backend': 'openai', 'base_url': 'http://127.0.0.1:9/v1', 'model': 'qwen-plus'},
+        'spare': {'backend': 'fake', 'enabled': False},
+        'test': {'backend': 'fake', 'script': ['hi']},
+    })
+    assert sorted(backends) == ['cloud', 'test']
+    assert backends['cloud'].runs_on_vehicle is False
+    assert 'local' in caplog.text and 'does not exist' in caplog.text

@@ -59,6 +59,26 @@ def create_backend(name: str, **config: Any) -> LLMBackend:
     return backend_class(name)(**config)
 
 
+def create_backends(config: dict[str, dict[str, Any]] | None) -> dict[str, LLMBackend]:
+    """Backends by role from configuration, e.g. ``{'local': {'backend': 'transformers', 'model_path': ...},
+    'cloud': {'backend': 'openai', 'base_url': ..., 'model': ..., 'api_key_env': 'DASHSCOPE_API_KEY'}}``.
+
+    A role with ``enabled: false`` or no ``backend`` is skipped; a role that fails to load is logged and skipped, so
+    a missing checkpoint never takes the rest (rules, the other model) down.
+    """
+    backends: dict[str, LLMBackend] = {}
+    for role, entry in (config or {}).items():
+        entry = dict(entry or {})
+        name = entry.pop('backend', None)
+        if not name or not entry.pop('enabled', True):
+            continue
+        try:
+            backends[role] = create_backend(name, **entry)
+        except Exception as exc:
+            log.error('LLM backend %r (%s) not available: %s', role, name, exc)
+    return backends
+
+
 __all__ = ['BACKENDS', 'ENTRY_POINT_GROUP', 'Completion', 'LLMBackend', 'LLMBackendError', 'LLMTurn',
            'MalformedCall', 'StreamingToolCallParser', 'ToolChoice', 'available_backends', 'backend_class',
-           'create_backend', 'detect_dialect', 'parse_completion', 'tool_result_payload']
+           'create_backend', 'create_backends', 'detect_dialect', 'parse_completion', 'tool_result_payload']

@@ -57,6 +57,7 @@ class LLMTurn:
     messages: list[dict[str, Any]] = field(default_factory=list)  # the conversation including this turn
     errors: list[MalformedCall] = field(default_factory=list)
     exhausted: bool = False           # stopped at max_rounds while the model still wanted tools
+    raw: list[str] = field(default_factory=list)  # each round's raw model output, for audit and debugging
 
     def to_dict(self) -> dict[str, Any]:
         return {'text': self.text, 'calls': [c.to_dict() for c in self.calls],
@@ -100,6 +101,7 @@ class LLMBackend:
         all_errors: list[MalformedCall] = []
         timings: dict[str, Any] = {'rounds': []}
         text, rounds, exhausted = '', 0, False
+        raws: list[str] = []
 
         for round_index in range(rounds_allowed):
             # 'required' forces a call in the first round only, so the model can answer after the results.
@@ -135,6 +137,7 @@ class LLMBackend:
                 error.executed_calls = all_calls + calls
                 raise error from exc
             rounds += 1
+            raws.append(completion.raw)
             timings['rounds'].append({**completion.timings,
                                       'round_ms': (time.perf_counter() - round_start) * 1000.0,
                                       'tokens': completion.tokens, 'finish_reason': completion.finish_reason})
@@ -153,7 +156,8 @@ class LLMBackend:
                 log.info('%s: stopped after %d rounds with tool results pending', self.name, rounds)
         timings['total_ms'] = (time.perf_counter() - start) * 1000.0
         return LLMTurn(text=text, calls=all_calls, results=all_results, rounds=rounds, timings=timings,
-                       backend=self.name, messages=conversation, errors=all_errors, exhausted=exhausted)
+                       backend=self.name, messages=conversation, errors=all_errors, exhausted=exhausted,
+                       raw=raws)
 
     def close(self) -> None:
         """Release models, sockets, threads. Idempotent."""

@@ -95,14 +95,16 @@ class TransformersBackend(LLMBackend):
                  logits_processors: Sequence[LogitsProcessor] = (), stop_after_calls: bool = True,
                  model: Any = None, tokenizer: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
+        path = None
+        if model is None or tokenizer is None:
+            if model_path is None:
+                raise ValueError('model_path is required (a local checkpoint folder)')
+            path = resolve_local_checkpoint(model_path)  # before importing torch: fail fast and cheap
         import torch
 
         self._torch = torch
         self.device, self.dtype = resolve_device_dtype(device, dtype)
-        if model is None or tokenizer is None:
-            if model_path is None:
-                raise ValueError('model_path is required (a local checkpoint folder)')
-            path = resolve_local_checkpoint(model_path)
+        if path is not None:
             tokenizer, model = self._load(path)
         self.tokenizer = tokenizer
         self.model = model.to(self.device).eval() if model.device != self.device else model.eval()
@@ -207,6 +209,14 @@ class TransformersBackend(LLMBackend):
             return StaticCache(config=self.model.config, max_cache_len=self.max_cache_len)
         return DynamicCache(config=self.model.config)
 
+    def _empty_cache(self):
+        """An empty persistent cache; a static one is emptied in place, so compiled graphs keep their addresses."""
+        if self.static_cache and self._cache is not None and type(self._cache).__name__ == 'StaticCache':
+            if self._cache_ids:
+                self._cache.crop(-len(self._cache_ids))
+            return self._cache
+        return self._new_cache()
+
     def _forward(self, ids: list[int], cache, start: int):
         torch = self._torch
         input_ids = torch.tensor([ids], device=self.device)
@@ -238,12 +248,12 @@ class TransformersBackend(LLMBackend):
     def _sync_cache(self, prompt_ids: list[int]) -> tuple[Any, int]:
         """Reuse the longest cached prefix of `prompt_ids`; return the cache and how many tokens it covers."""
         if self._cache is None or not self.prefix_cache:
-            self._cache, self._cache_ids = self._new_cache(), []
+            self._cache, self._cache_ids = self._empty_cache(), []
         keep = min(_common_prefix_len(self._cache_ids, prompt_ids), len(prompt_ids) - 1)
         drop = len(self._cache_ids) - keep
         if drop > 0:
             if keep == 0:
-                self._cache, self._cache_ids = self._new_cache(), []
+                self._cache, self._cache_ids = self._empty_cache(), []
             else:
                 self._cache.crop(-drop)
                 del self._cache_ids[keep:]
@@ -254,6 +264,16 @@ class TransformersBackend(LLMBackend):
         with self._lock:
             start = time.perf_counter()
             self._ensure_prefix(list(messages), list(tools))
+            if self.compile and self._cache_ids:
+                # compile and capture the decode step now, not on the first utterance
+                torch = self._torch
+                decode = self._decode_fn()
+                token = torch.tensor([[self._cache_ids[-1]]], device=self.device)
+                position = torch.tensor([[len(self._cache_ids)]], device=self.device)
+                with torch.no_grad():
+                    for _ in range(3):
+                        decode(token, position, self._cache)
+                        self._cache.crop(-1)
             return (time.perf_counter() - start) * 1000.0
 
     def _ensure_prefix(self, messages: list[dict[str, Any]], tools: list[ToolSpec]) -> None:
@@ -270,7 +290,7 @@ class TransformersBackend(LLMBackend):
             self.static_cache = self.compile = False
             self._decode_step = None
         with self._torch.no_grad():
-            self._cache, self._cache_ids = self._new_cache(), []
+            self._cache, self._cache_ids = self._empty_cache(), []
             if prefix_ids:
                 self._forward(prefix_ids, self._cache, 0)
                 self._cache_ids = list(prefix_ids)
