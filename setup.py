@@ -38,7 +38,7 @@ setup(
     install_requires=['setuptools', 'python-can>=4.4', 'cantools>=40', 'pyyaml'],
     zip_safe=True,
     maintainer='qwen_vehicle developers',
-    maintainer_email='qwen-vehicle@localhost',
+    maintainer_email='qwen-vehicle@example.com',
     description='ROS 2 nodes that decode DBC-defined CAN traffic and let an assistant read and actuate car state safely.',
     license='Apache-2.0',
     entry_points={

@@ -32,6 +32,8 @@ def add_parser(subparsers) -> None:
     p.add_argument('--no-script', action='store_true', help='do not play the scripted conversation')
     p.add_argument('--no-services', action='store_true', help='do not start the lifestyle services sandbox')
     p.add_argument('--no-assistant', action='store_true', help='only the simulated car and the bridge')
+    p.add_argument('--external-pose', action='store_true',
+                   help='take position and speed from gazebo/navsat and gazebo/odom (Gazebo via ros_gz_bridge)')
     p.add_argument('--someip', action='store_true',
                    help='also offer the vehicle services on SOME/IP (UDP on 127.0.0.1:30501, SD on 30490)')
     p.add_argument('--signal-map', default='signals.yaml')
@@ -52,7 +54,7 @@ def run(args) -> int:
     data_dir = args.data_dir or tempfile.mkdtemp(prefix='qwen_vehicle_')
     os.makedirs(data_dir, exist_ok=True)
     sandbox = None
-    params: dict[str, dict] = {'vehicle_sim': {'scenario': args.scenario}}
+    params: dict[str, dict] = {'vehicle_sim': {'scenario': args.scenario, 'external_pose': args.external_pose}}
     nodes = ['vehicle_sim', 'can_bridge']
     if not args.no_assistant:
         nodes.append('assistant')
