@@ -168,7 +168,6 @@ def finish_subscriber(proc: subprocess.Popen) -> dict:
 
 # ---- the two pipelines -------------------------------------------------------------------------------------------
 def run_ours(signal_map, frames, weights, rate, count) -> dict:
-    import can
     from qwen_vehicle.bringup import Bringup
     headered = headered_topics(signal_map)
     types = {s.ros.topic: s.ros.type for s in signal_map.signals.values() if s.ros}
