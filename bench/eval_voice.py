@@ -144,23 +144,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--seed', type=int, default=7)
     parser.add_argument('--noise-rms', type=float, default=NOISE_RMS)
     parser.add_argument('--no-fallback', action='store_true', help='grammar only, no general LM fallback')
+    parser.add_argument('--no-domain-lm', action='store_true', help="without the grammar's trigram second pass")
     parser.add_argument('-v', '--verbose', action='store_true')
     args = parser.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
 
     from qwen_vehicle.backends.voice.asr import create_recognizer
+    from qwen_vehicle.backends.voice.audio import resample
     from qwen_vehicle.backends.voice.grammar import normalize
     from qwen_vehicle.core.intents import DialogueContext, IntentEngine
 
     t0 = time.perf_counter()
-    asr = create_recognizer('pocketsphinx', fallback_lm=not args.no_fallback)
+    asr = create_recognizer('pocketsphinx', fallback_lm=not args.no_fallback, domain_lm=not args.no_domain_lm)
     setup_s = time.perf_counter() - t0
     engine = IntentEngine()
     rng = np.random.default_rng(args.seed)
     commands = COMMANDS[:args.limit] if args.limit else COMMANDS
     variants = VARIANTS[:max(1, args.variants)]
 
-    n = errors = ref_words = intent_ok = text_ok = fallbacks = 0
+    n = errors = ref_words = intent_ok = text_ok = fallbacks = second_pass = 0
     audio_s = decode_s = cpu_s = 0.0
     rtfs: list[float] = []
     for text, expected in commands:
@@ -169,7 +171,6 @@ def main(argv: list[str] | None = None) -> int:
         text_ok += plan_keys(text_plan.calls) == want
         for voice, speed in variants:
             pcm, rate = synthesize(text, voice, speed)
-            from qwen_vehicle.backends.voice.audio import resample
             audio = with_noise(resample(pcm, rate), rng, args.noise_rms)
             result = asr.recognize(audio, 16000)
             plan = engine.parse(result.text, DialogueContext(speaker_zone=None, state={})) if result.text else None
@@ -182,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             n += 1
             intent_ok += ok
             fallbacks += result.source == 'lm'
+            second_pass += result.source == 'grammar_lm'
             audio_s += result.audio_s
             decode_s += result.decode_s
             cpu_s += result.cpu_s
@@ -193,10 +195,11 @@ def main(argv: list[str] | None = None) -> int:
           f'({audio_s:.1f} s of audio), noise floor rms {args.noise_rms:g}, seed {args.seed}')
     print(f'grammar: {len(asr.grammar.templates)} templates, {len(asr.grammar.vocabulary)} words, '
           f'{len(asr.grammar.dropped)} phrases dropped; recogniser setup {setup_s:.2f} s')
-    print(f'text path (reference text -> IntentEngine): {text_ok}/{len(commands)} = {100 * text_ok / len(commands):.1f} %')
+    print(f'text path (reference text -> IntentEngine): {text_ok}/{len(commands)} '
+          f'= {100 * text_ok / len(commands):.1f} %')
     print(f'word error rate: {100 * errors / max(ref_words, 1):.2f} % ({errors} errors / {ref_words} words)')
     print(f'intent accuracy: {100 * intent_ok / n:.1f} % ({intent_ok}/{n})')
-    print(f'LM fallbacks: {fallbacks}/{n}')
+    print(f"grammar trigram second pass used: {second_pass}/{n}; general LM fallbacks: {fallbacks}/{n}")
     print(f'real-time factor (decoder CPU time / audio time, one core): {cpu_s / audio_s:.3f} overall, '
           f'median {statistics.median(rtfs):.3f}, max {max(rtfs):.3f}; wall clock {decode_s / audio_s:.3f} '
           f'(shared machine, load {os.getloadavg()[0]:.1f})')

@@ -122,3 +122,14 @@ def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match='not in the dictionary'):
         PocketsphinxRecognizer(phrases=['set the fan to three'], tools=[], words={}, extra_phrases=[],
                                wake_phrase='hello qwenvehicle')
+
+
+@needs_espeak
+def test_grammar_trigram_second_pass_is_loaded_and_only_accepts_grammar_sentences():
+    asr = PocketsphinxRecognizer(phrases=['set the fan to three', 'turn on the air conditioning'], tools=[],
+                                 words={}, extra_phrases=[], fallback_lm=False)
+    assert asr._has_domain_lm
+    pcm, rate = speak('play some jazz music please')
+    result = asr.recognize(pcm, rate)
+    assert result.source == 'none' and result.text == ''          # nothing outside the grammar is made up
+    assert 'domain' in result.details and not asr.grammar.matches(result.details['domain'])

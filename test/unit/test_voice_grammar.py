@@ -79,3 +79,20 @@ def test_grammar_from_the_intent_engine_phrases():
     assert len(g.templates) < len(intents.grammar_phrases('en'))   # slot generalisation merged phrases
     assert g.matches('set the temperature to twenty two')
     assert g.matches('set the passenger side to nineteen point five')
+
+
+def test_grammar_sentences_and_their_trigram_model():
+    from qwen_vehicle.backends.voice.grammar import arpa_from_sentences, expand_sentences
+    g = build_grammar(['set the driver side to twenty two', 'set the fan to 3', 'where am i'], TOOLS)
+    sentences = expand_sentences(g)
+    assert ['where', 'am', 'i'] in sentences
+    assert all(g.matches(' '.join(s)) for s in sentences)
+    values = {' '.join(s[-3:]) for s in sentences if s[:2] == ['set', 'the'] and s[2] in ('driver', 'rear')}
+    assert 'twenty one point' in ' '.join(values) or len(values) > 10     # slots filled with many values
+    zones = {s[2] for s in sentences if s[3:4] == ['side']}
+    assert zones == {'driver', 'passenger', 'rear'}
+    arpa = arpa_from_sentences(sentences)
+    assert arpa.startswith('\\data\\\nngram 1=') and arpa.rstrip().endswith('\\end\\')
+    unigrams = arpa.split('\\1-grams:\n')[1].split('\n\n')[0].splitlines()
+    total = sum(10 ** float(line.split()[0]) for line in unigrams if not line.split()[1] == '<s>')
+    assert abs(total - 1.0) < 1e-3        # a proper distribution

@@ -22,7 +22,8 @@ import numpy as np
 
 from ._registry import Registry
 from .audio import ASR_RATE, as_int16, check_rate, resample
-from .grammar import SPOKEN_FORMS, CommandGrammar, build_grammar, words_to_digits
+from .grammar import (SPOKEN_FORMS, CommandGrammar, arpa_from_sentences, build_grammar, expand_sentences,
+                      words_to_digits)
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +33,18 @@ ENTRY_POINT_GROUP = 'qwen_vehicle.asr'
 PREFIX_PHONES = {'re': 'R IY', 'pre': 'P R IY', 'de': 'D IY', 'un': 'AH N'}
 
 # common English pronunciations the dictionary lacks (added as alternatives where the grammar uses the word)
-EXTRA_PRONUNCIATIONS = {'beijing(2)': 'B EY JH IH NG', 'shenzhen(2)': 'SH EH N Z AH N', 'hangzhou': 'HH AA NG ZH UW',
+EXTRA_PRONUNCIATIONS = {'beijing(2)': 'B EY JH IH NG', 'shenzhen(2)': 'SH EH N ZH AH N', 'hangzhou': 'HH AA NG ZH UW',
+                        'hangzhou(2)': 'HH AE NG ZH UW',
                         'guangzhou(2)': 'G W AA NG ZH UW', 'chengdu(2)': 'CH EH NG G D UW'}
 
-Source = Literal['grammar', 'lm', 'none', 'asleep']
+Source = Literal['grammar', 'grammar_lm', 'lm', 'none', 'asleep']
 
 
 @dataclass
 class Recognition:
     text: str                     # what goes to the assistant ('' when nothing usable was heard)
-    source: Source = 'none'       # 'grammar', 'lm' (fallback), 'none' (nothing), 'asleep' (no wake phrase)
+    # 'grammar', 'grammar_lm' (the grammar's trigram model), 'lm' (general fallback), 'none', 'asleep' (no wake)
+    source: Source = 'none'
     confidence: float = 0.0       # recogniser-specific; for pocketsphinx the per-frame margin over a phone loop
     words: str = ''               # the raw word string before number words became digits
     language: str = 'en'
@@ -137,7 +140,8 @@ class PocketsphinxRecognizer(Recognizer):
                  extra_phrases: Iterable[str] | None = None, wake_phrase: str = '', kws_threshold: float = 1e-40,
                  awake_seconds: float = 8.0, fallback_lm: bool = True, min_confidence: float = -float("inf"),
                  digits: bool = True, dither: bool = True, hmm: str | None = None, dictionary: str | None = None,
-                 lm: str | None = None, beam: float = 1e-30, wbeam: float = 1e-20, loglevel: str = 'FATAL'):
+                 lm: str | None = None, beam: float = 1e-48, wbeam: float = 7e-29, domain_lm: bool = True,
+                 loglevel: str = 'FATAL'):
         import pocketsphinx
         self._lock = threading.Lock()
         self.fallback_lm, self.min_confidence, self.digits = fallback_lm, float(min_confidence), digits
@@ -145,14 +149,16 @@ class PocketsphinxRecognizer(Recognizer):
         self.awake_seconds = float(awake_seconds)
         self._awake_until = 0.0
         self._new_words: dict[str, str] = {}
-        # Two decoders: the grammar one with beams narrower than the defaults (1e-48; no accuracy lost on command
-        # grammars, ~30 % less CPU) and the general LM one, used only as a fallback, with the default beams.
-        common: dict[str, Any] = {'loglevel': loglevel, 'dither': dither}
+        # Two decoders: the grammar one (strict grammar, plus a trigram model of the grammar's sentences for when
+        # the strict search reaches no end state) and the general LM one, used only as a fallback.
+        # dither: digitally silent input (zeros) otherwise breaks the features; a fixed seed keeps runs repeatable
+        common: dict[str, Any] = {'loglevel': loglevel, 'dither': dither, 'seed': 1}
         if hmm:
             common['hmm'] = hmm
         if dictionary:
             common['dict'] = dictionary
-        self._decoder = pocketsphinx.Decoder(**common, lm=None, fsgusefiller=True, beam=beam, pbeam=beam, wbeam=wbeam)
+        self._decoder = pocketsphinx.Decoder(**common, lm=None, fsgusefiller=True, beam=beam, pbeam=beam, wbeam=wbeam,
+                                             fwdflat=False, bestpath=False)
         self._lm_decoder = None
         if fallback_lm:
             self._lm_decoder = pocketsphinx.Decoder(**common, **({'lm': lm} if lm else {}), fwdflat=False,
@@ -169,6 +175,9 @@ class PocketsphinxRecognizer(Recognizer):
                                          extra_phrases=SPOKEN_FORMS if extra_phrases is None else extra_phrases)
         self._add_queued_words()
         self._decoder.add_jsgf_string('grammar', self.grammar.jsgf)
+        self._has_domain_lm = False
+        if domain_lm and self.grammar.templates:
+            self._add_domain_lm()
         if self.wake_phrase:
             unknown = [w for w in self.wake_phrase.split() if not self.known_word(w)]
             if unknown:
@@ -208,6 +217,16 @@ class PocketsphinxRecognizer(Recognizer):
         for i, (word, phones) in enumerate(items):
             self._decoder.add_word(word, phones, i == len(items) - 1)   # rebuild once, after the last
             log.debug('pocketsphinx: added %r = %s', word, phones)
+
+    def _add_domain_lm(self) -> None:
+        import tempfile
+        arpa = arpa_from_sentences(expand_sentences(self.grammar))
+        with tempfile.TemporaryDirectory(prefix='qv-voice-') as folder:
+            path = os.path.join(folder, 'commands.arpa')
+            with open(path, 'w', encoding='utf-8') as f:
+                f.write(arpa)
+            self._decoder.add_lm_file('domain', path)
+        self._has_domain_lm = True
 
     @property
     def awake(self) -> bool:
@@ -250,6 +269,16 @@ class PocketsphinxRecognizer(Recognizer):
         if words and not self.grammar.matches(words):
             details['partial'] = words     # no path reached the grammar's end: a best partial path
             words = ''
+        if not words and self._has_domain_lm and (awake or woke):
+            # second chance inside the grammar: a trigram model of its sentences, accepted only when it decodes a
+            # complete grammar sentence
+            dom, frames = self._run('domain', pcm16)
+            dom_words = dom.hypstr.strip() if dom is not None else ''
+            if self.wake_phrase and (dom_words + ' ').startswith(self.wake_phrase + ' '):
+                dom_words = dom_words[len(self.wake_phrase):].strip()
+            details['domain'] = dom_words
+            if dom_words and self.grammar.matches(dom_words):
+                words, hyp, source = dom_words, dom, 'grammar_lm'
         if words:
             # pocketsphinx renormalises scores to the best path every frame: the grammar path's log score per frame
             # says how far below the unconstrained best it stayed (0 = never).

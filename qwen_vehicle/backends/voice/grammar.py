@@ -315,3 +315,79 @@ SPOKEN_FORMS = [
     'turn on the air conditioning and set the fan to three',
     'set the driver temperature to twenty two degrees and the passenger temperature to twenty four degrees',
 ]
+
+
+def expand_sentences(grammar: CommandGrammar, max_per_template: int = 200) -> list[list[str]]:
+    """Sentences of the grammar: every template with its slots filled so that each slot value occurs at least once."""
+    out: list[list[str]] = []
+    for template in grammar.templates:
+        tokens = template.split()
+        slots = [grammar.slots.get(t[1:-1], [[t]]) if t.startswith('<') else None for t in tokens]
+        count = min(max([len(s) for s in slots if s] or [1]), max_per_template)
+        for i in range(count):
+            words: list[str] = []
+            for k, (tok, values) in enumerate(zip(tokens, slots)):
+                words += values[(i + 7 * k) % len(values)] if values else [tok]
+            out.append(words)
+    return out
+
+
+def arpa_from_sentences(sentences: Iterable[Sequence[str]], discount: float = 0.5) -> str:
+    """A trigram language model (ARPA text) with absolute discounting and back-off: a soft version of the grammar
+    that still finds the right words when the strict grammar search reaches no end state."""
+    import math
+    from collections import Counter, defaultdict
+    c1: Counter = Counter()
+    c2: Counter = Counter()
+    c3: Counter = Counter()
+    for sent in sentences:
+        toks = ['<s>'] + list(sent) + ['</s>']
+        c1.update(toks)
+        c2.update(zip(toks, toks[1:]))
+        c3.update(zip(toks, toks[1:], toks[2:]))
+    vocab = sorted(c1)
+    total = sum(v for w, v in c1.items() if w != '<s>')
+    p1 = {w: (c1[w] + 1) / (total + len(vocab)) for w in vocab if w != '<s>'}
+    ctx1: Counter = Counter()
+    for (u, _), n in c2.items():
+        ctx1[u] += n
+    p2 = {(u, w): (n - discount) / ctx1[u] for (u, w), n in c2.items()}
+    seen2: dict[str, list[str]] = defaultdict(list)
+    for (u, w) in c2:
+        seen2[u].append(w)
+    bow1 = {}
+    for u, ws in seen2.items():
+        left = 1 - sum(p2[(u, w)] for w in ws)
+        denom = 1 - sum(p1.get(w, 0) for w in ws)
+        bow1[u] = left / denom if denom > 0 else 1.0
+
+    def p2bo(u: str, w: str) -> float:
+        return p2[(u, w)] if (u, w) in p2 else bow1.get(u, 1.0) * p1.get(w, 1e-9)
+
+    ctx2: Counter = Counter()
+    for (u, v, _), n in c3.items():
+        ctx2[(u, v)] += n
+    p3 = {(u, v, w): (n - discount) / ctx2[(u, v)] for (u, v, w), n in c3.items()}
+    seen3: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for (u, v, w) in c3:
+        seen3[(u, v)].append(w)
+    bow2 = {}
+    for (u, v), ws in seen3.items():
+        left = 1 - sum(p3[(u, v, w)] for w in ws)
+        denom = 1 - sum(p2bo(v, w) for w in ws)
+        bow2[(u, v)] = left / denom if denom > 1e-12 else 1.0
+
+    def lg(x: float) -> str:
+        return f'{math.log10(x):.4f}' if x > 0 else '-99'
+
+    lines = ['\\data\\', f'ngram 1={len(vocab)}', f'ngram 2={len(p2)}', f'ngram 3={len(p3)}', '', '\\1-grams:']
+    for w in vocab:
+        prob = '-99' if w == '<s>' else lg(p1[w])
+        lines.append(f'{prob} {w} {lg(bow1[w])}' if w in bow1 else f'{prob} {w}')
+    lines += ['', '\\2-grams:']
+    for (u, w), p in sorted(p2.items()):
+        lines.append(f'{lg(p)} {u} {w} {lg(bow2[(u, w)])}' if (u, w) in bow2 else f'{lg(p)} {u} {w}')
+    lines += ['', '\\3-grams:']
+    lines += [f'{lg(p)} {u} {v} {w}' for (u, v, w), p in sorted(p3.items())]
+    lines += ['', '\\end\\', '']
+    return '\n'.join(lines)

@@ -42,7 +42,7 @@ def service_words() -> dict[str, list[str]]:
 
 
 def _plain_alternatives(pattern: str) -> set[str]:
-    """The plain English words of a regex alternation: r'noodles?|ramen|\\bpho\\b|面馆' -> {noodle, noodles, ramen, pho}."""
+    """Plain English words of a regex alternation: r'noodles?|ramen|面馆' -> {noodle, noodles, ramen}."""
     out: set[str] = set()
     for alt in pattern.split('|'):
         alt = alt.replace('\\b', '')
