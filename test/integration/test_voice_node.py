@@ -6,7 +6,6 @@ import subprocess
 import threading
 import time
 import wave
-import io
 
 import numpy as np
 import pytest

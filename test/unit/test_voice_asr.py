@@ -7,7 +7,7 @@ import pytest
 
 from qwen_vehicle.backends.voice.asr import (PocketsphinxRecognizer, Recognizer, available_recognizers,
                                              create_recognizer, recognizer_class)
-from qwen_vehicle.backends.voice.audio import read_wav, resample
+from qwen_vehicle.backends.voice.audio import read_wav
 
 pytest.importorskip('pocketsphinx')
 needs_espeak = pytest.mark.skipif(shutil.which('espeak-ng') is None, reason='espeak-ng is not installed')

@@ -37,6 +37,7 @@ def test_normalize_spells_out_digits_units_and_punctuation():
     assert normalize('Set the A/C to 21.5°C, please!') == \
         'set the a c to twenty one point five degrees please'.split()
     assert normalize("What's my range?") == ["what's", 'my', 'range']
+    assert normalize('Set the fan to 4.') == ['set', 'the', 'fan', 'to', 'four']
 
 
 def test_slots_generalise_numbers_zones_and_enums():
@@ -94,5 +95,5 @@ def test_grammar_sentences_and_their_trigram_model():
     arpa = arpa_from_sentences(sentences)
     assert arpa.startswith('\\data\\\nngram 1=') and arpa.rstrip().endswith('\\end\\')
     unigrams = arpa.split('\\1-grams:\n')[1].split('\n\n')[0].splitlines()
-    total = sum(10 ** float(line.split()[0]) for line in unigrams if not line.split()[1] == '<s>')
+    total = sum(10 ** float(line.split()[0]) for line in unigrams if line.split()[1] != '<s>')
     assert abs(total - 1.0) < 1e-3        # a proper distribution

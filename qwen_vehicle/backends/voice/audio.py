@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import logging
-import queue
 import shutil
 import subprocess
 import threading
@@ -225,26 +224,3 @@ class MicrophoneSource:
                 proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-class ChunkQueue:
-    """Bounded hand-over from a subscriber callback to the recogniser thread; drops the oldest when full."""
-
-    def __init__(self, maxsize: int = 256):
-        self._q: queue.Queue = queue.Queue(maxsize=maxsize)
-        self.dropped = 0
-
-    def put(self, item) -> None:
-        while True:
-            try:
-                self._q.put_nowait(item)
-                return
-            except queue.Full:
-                try:
-                    self._q.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
-
-    def get(self, timeout: float | None = None):
-        return self._q.get(timeout=timeout)

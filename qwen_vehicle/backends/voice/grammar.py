@@ -47,15 +47,15 @@ def _int_words(n: int) -> str:
     return ONES[hundreds] + ' hundred' + ('' if rest == 0 else ' ' + _int_words(rest))
 
 
-_NUM_RE = re.compile(r'(?<![\w.])(\d+(?:\.\d+)?)(?![\w.])')
-_UNIT_RE = [(re.compile(r'(\d)\s*(°\s*c|℃|°)(?!\w)', re.I), r'\1 degrees'), (re.compile(r'(\d)\s*km\b', re.I),
-                                                                             r'\1 kilometers'),
+_NUM_RE = re.compile(r'(?<!\w)(?<!\d\.)(\d+(?:\.\d+)?)(?!\w|\.\d)')
+_UNIT_RE = [(re.compile(r'(\d)\s*(°\s*c|℃|°)(?!\w)', re.IGNORECASE), r'\1 degrees'),
+            (re.compile(r'(\d)\s*km\b', re.IGNORECASE), r'\1 kilometers'),
             (re.compile(r'(\d)\s*%'), r'\1 percent')]
 
 
 def normalize(text: str) -> list[str]:
     """Spoken words of a written phrase: lower case, units and digits spelt out, punctuation gone."""
-    text = text.lower().replace('a/c', 'a c').replace("'", "'")
+    text = text.lower().replace('a/c', 'a c').replace('\u2019', "'")
     for pattern, repl in _UNIT_RE:
         text = pattern.sub(repl, text)
     text = _NUM_RE.sub(lambda m: ' ' + number_to_words(float(m.group(1))) + ' ' if float(m.group(1)) < 1000
@@ -283,7 +283,7 @@ def _templatise(words: list[str], word_slots: dict[tuple[str, ...], str]) -> lis
     out: list[str] = []
     i = 0
     while i < len(words):
-        value, used = _parse_number(words, i)
+        _, used = _parse_number(words, i)
         pronoun_one = used == 1 and words[i] == 'one' and i > 0 and words[i - 1] in NOT_NUMBER_BEFORE_ONE
         if used and not pronoun_one:
             out.append('<number>')

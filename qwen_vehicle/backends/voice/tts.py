@@ -99,7 +99,8 @@ class Synthesizer:
             return False
         cmd = ['aplay', '-q'] + (['-D', device] if device else []) + ['-']
         try:
-            proc = subprocess.run(cmd, input=speech.wav(), capture_output=True, timeout=speech.seconds + 10)
+            proc = subprocess.run(cmd, input=speech.wav(), capture_output=True, timeout=speech.seconds + 10,
+                                  check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             log.warning('aplay failed: %s', exc)
             return False
@@ -124,7 +125,8 @@ class EspeakSynthesizer(Synthesizer):
         # text on stdin, not argv: a reply can start with '-' and must never be read as an option
         cmd = [self.executable, '-v', voice, '-s', str(self.speed), '--stdout']
         try:
-            proc = subprocess.run(cmd, input=text.encode('utf-8'), capture_output=True, timeout=self.timeout_s)
+            proc = subprocess.run(cmd, input=text.encode('utf-8'), capture_output=True, timeout=self.timeout_s,
+                                  check=False)
         except subprocess.TimeoutExpired as exc:
             raise SynthesisError(f'espeak-ng took longer than {self.timeout_s:g} s') from exc
         err = proc.stderr.decode(errors='replace').strip()
@@ -134,7 +136,8 @@ class EspeakSynthesizer(Synthesizer):
         return Speech(pcm, rate, text, voice)
 
     def voices(self) -> list[str]:
-        out = subprocess.run([self.executable, '--voices'], capture_output=True, text=True, timeout=10).stdout
+        out = subprocess.run([self.executable, '--voices'], capture_output=True, text=True, timeout=10,
+                             check=False).stdout
         return [line.split()[1] for line in out.splitlines()[1:] if len(line.split()) > 1]
 
 
