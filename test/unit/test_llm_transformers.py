@@ -123,6 +123,8 @@ def test_prefix_prefilled_once_and_reused(hermes_path):
     warm_ms = backend.warm_up(TOOLS, [SYSTEM])
     assert warm_ms > 0 and len(backend._prefix_ids) > 200
     prefix = len(backend._prefix_ids)
+    prompt = backend.render(user('turn on the air conditioning'), TOOLS)
+    assert backend._encode_prompt(prompt) == backend.encode(prompt)  # the prefix is not tokenized again
     turn = backend.respond(user('turn on the air conditioning'), TOOLS, Gate())
     first = turn.timings['rounds'][0]
     assert first['reused_tokens'] >= prefix and first['prompt_tokens'] - first['reused_tokens'] < 40

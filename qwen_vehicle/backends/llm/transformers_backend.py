@@ -138,6 +138,7 @@ class TransformersBackend(LLMBackend):
         self._cache_ids: list[int] = []  # the tokens it holds
         self._prefix_key: str | None = None
         self._prefix_ids: list[int] = []
+        self._prefix_text = ''
         self._decode_step = None
         log.info('transformers backend: %s on %s (%s), dialect %s, static cache %s, compile %s',
                  type(self.model).__name__, self.device, str(self.dtype).replace('torch.', ''), self.dialect,
@@ -189,6 +190,13 @@ class TransformersBackend(LLMBackend):
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)['input_ids'])
+
+    def _encode_prompt(self, prompt: str) -> list[int]:
+        """Token ids of a prompt; the cached prefix is not tokenized again (it ends at a special token, so the
+        split gives the same ids)."""
+        if self._prefix_text and prompt.startswith(self._prefix_text):
+            return self._prefix_ids + self.encode(prompt[len(self._prefix_text):])
+        return self.encode(prompt)
 
     def _constant_prefix(self, messages: Sequence[dict[str, Any]], tools: Sequence[ToolSpec]) -> str:
         """The system + tools text every prompt of this conversation starts with."""
@@ -283,7 +291,8 @@ class TransformersBackend(LLMBackend):
         key = json.dumps([system, [t.to_openai() for t in tools]], sort_keys=True, default=str)
         if key == self._prefix_key:
             return
-        prefix_ids = self.encode(self._constant_prefix(messages, tools))
+        prefix_text = self._constant_prefix(messages, tools)
+        prefix_ids = self.encode(prefix_text)
         if self.static_cache and len(prefix_ids) + self.max_new_tokens + 64 > self.max_cache_len:
             log.warning('max_cache_len %d is too small for a %d-token prompt prefix: using a dynamic cache',
                         self.max_cache_len, len(prefix_ids))
@@ -295,11 +304,12 @@ class TransformersBackend(LLMBackend):
                 self._forward(prefix_ids, self._cache, 0)
                 self._cache_ids = list(prefix_ids)
         self._prefix_key, self._prefix_ids = key, prefix_ids
+        self._prefix_text = prefix_text if prefix_text.endswith('<|im_end|>') else ''
         log.info('prefilled the constant prompt prefix: %d tokens', len(prefix_ids))
 
     def reset_cache(self) -> None:
         with self._lock:
-            self._cache, self._cache_ids, self._prefix_key = None, [], None
+            self._cache, self._cache_ids, self._prefix_key, self._prefix_text = None, [], None, ''
 
     def _grammar(self, tools: list[ToolSpec]):
         from .constrained import ToolCallGrammar
@@ -329,10 +339,14 @@ class TransformersBackend(LLMBackend):
         if self.constrained and tools:
             constraint = self._grammar(tools).start(tool_choice, inside_call=bool(seed))
             seed = CALL_OPEN if seed else ''   # the grammar itself writes the newline
-        prompt_ids = self.encode(prompt)
+        t_prefix = time.perf_counter()
+        with torch.no_grad():
+            self._ensure_prefix(messages, tools)  # once per tool set / system prompt (or warm_up)
+        timings['prefix_ms'] = (time.perf_counter() - t_prefix) * 1000.0
+        prompt_ids = self._encode_prompt(prompt)
         seed_ids = self.encode(seed) if seed else []
         input_ids = prompt_ids + seed_ids
-        timings['template_ms'] = (time.perf_counter() - t0) * 1000.0
+        timings['template_ms'] = (time.perf_counter() - t0) * 1000.0 - timings['prefix_ms']
 
         parser = StreamingToolCallParser(self.dialect, tools, thinking_open=thinking_open)
         for item in parser.feed(seed):
@@ -340,7 +354,6 @@ class TransformersBackend(LLMBackend):
         generated: list[int] = []
         finish = 'length'
         with torch.no_grad():
-            self._ensure_prefix(messages, tools)
             need = len(input_ids) + self.max_new_tokens
             if self.static_cache and need > self.max_cache_len:
                 log.warning('prompt of %d tokens + %d new exceeds max_cache_len %d: dynamic cache for this round',
