@@ -66,7 +66,7 @@ class Session:
     """Dialogue state of one zone."""
     context: Any = None
     pending: PendingConfirmation | None = None
-    deferred: list[ToolCall] = field(default_factory=list)
+    deferred: list[tuple[ToolCall, str]] = field(default_factory=list)   # (call, language it was asked in)
 
 
 @dataclass
@@ -160,13 +160,15 @@ class Assistant:
                 out.append(turn)
             if self.policy.moving() is False:
                 for zone, session in self.sessions.items():
-                    if session.deferred:
-                        calls, session.deferred = session.deferred, []
-                        t = Turn(uuid.uuid4().hex[:12], '', zone)
-                        t.plan = Plan(calls=calls, language=getattr(session.context, 'language', 'en') or 'en')
+                    for language in dict.fromkeys(lang for _, lang in session.deferred):
+                        calls = [c for c, lang in session.deferred if lang == language]
+                        t = Turn(uuid.uuid4().hex[:12], '', zone, language=language)
+                        t.plan = Plan(calls=calls, language=language)
                         self._run_calls(session, calls, zone, None, t, deferred_run=True)
-                        t.reply = render_results(t.results, t.plan.language, self.policy.reply_style(), self.tools)
+                        t.reply = render_results(t.results, language, self.policy.reply_style(), self.tools,
+                                                 pending=session.pending)
                         out.append(t)
+                    session.deferred = []
         for t in out:
             self._emit(t)
         return out
@@ -320,7 +322,7 @@ class Assistant:
                        confirm=decision.confirm, deferred=decision.deferred)
             if not decision.allowed:
                 if decision.deferred and not deferred_run:
-                    session.deferred.append(call)
+                    session.deferred.append((call, turn.language))
                     results[call.id] = ToolResult(call.id, call.name, 'queued', reason=decision.reason,
                                                   content={'deferred': True})
                 else:

@@ -158,3 +158,29 @@ def test_confirmation_times_out(car, signal_map, sandbox, tmp_path):
         assert not late.results
     finally:
         services.close()
+
+
+def test_long_tasks_wait_until_parked_and_replies_shorten(car, signal_map, sandbox, tmp_path):
+    services = ServiceExecutor.from_config({'base_url': sandbox.url, 'token': sandbox.token},
+                                           store_path=str(tmp_path / 'outbox.db'))
+    try:
+        assistant = make_assistant(car, signal_map, services)
+        car.sim.plant.set_scenario('driving')
+        deadline = time.monotonic() + 5
+        while (car.store.value('Vehicle.Speed') or 0) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        turn = assistant.handle('帮我找一家上海的酒店，住两晚', zone='driver')
+        assert turn.results[0].status == 'queued' and turn.reply == '停车后我再帮你办。'
+        trains = assistant.handle('find trains from Hangzhou to Shanghai tomorrow', zone='driver')
+        assert trains.results[0].status == 'ok' and ';' in trains.reply and ', ' not in trains.reply.split(';')[1]
+        assert not assistant.tick() or all(not t.results for t in assistant.tick())
+        car.sim.plant.set_scenario('parked')
+        deadline = time.monotonic() + 10
+        done = []
+        while not done and time.monotonic() < deadline:
+            done = [t for t in assistant.tick() if t.results]
+            time.sleep(0.1)
+        assert done and done[0].results[0].name == 'search_hotels' and done[0].results[0].status == 'ok'
+        assert done[0].language == 'zh' and done[0].reply.startswith('找到')
+    finally:
+        services.close()
