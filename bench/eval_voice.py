@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--seed', type=int, default=7)
     parser.add_argument('--noise-rms', type=float, default=NOISE_RMS)
     parser.add_argument('--no-fallback', action='store_true', help='grammar only, no general LM fallback')
-    parser.add_argument('--no-domain-lm', action='store_true', help="without the grammar's trigram second pass")
+    parser.add_argument('--domain-lm', action='store_true', help="with the grammar's trigram second pass")
     parser.add_argument('-v', '--verbose', action='store_true')
     args = parser.parse_args(argv)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     from qwen_vehicle.core.intents import DialogueContext, IntentEngine
 
     t0 = time.perf_counter()
-    asr = create_recognizer('pocketsphinx', fallback_lm=not args.no_fallback, domain_lm=not args.no_domain_lm)
+    asr = create_recognizer('pocketsphinx', fallback_lm=not args.no_fallback, domain_lm=args.domain_lm)
     setup_s = time.perf_counter() - t0
     engine = IntentEngine()
     rng = np.random.default_rng(args.seed)

@@ -127,7 +127,7 @@ def test_bad_input_is_refused_clearly():
 @needs_espeak
 def test_grammar_trigram_second_pass_is_loaded_and_only_accepts_grammar_sentences():
     asr = PocketsphinxRecognizer(phrases=['set the fan to three', 'turn on the air conditioning'], tools=[],
-                                 words={}, extra_phrases=[], fallback_lm=False)
+                                 words={}, extra_phrases=[], fallback_lm=False, domain_lm=True)
     assert asr._has_domain_lm
     pcm, rate = speak('play some jazz music please')
     result = asr.recognize(pcm, rate)

@@ -130,9 +130,10 @@ def gated_grammar(jsgf: str, wake_phrase: str) -> str:
 class PocketsphinxRecognizer(Recognizer):
     """CMU pocketsphinx with the en-us model from its wheel.
 
-    Search order per utterance: optional wake phrase (keyphrase search) gates everything; then the generated
-    command grammar; when the grammar finds nothing, or its margin over a free phone loop is below
-    `min_confidence`, the general language model (the wheel's en-us LM) decodes the utterance instead.
+    Search order per utterance: the generated command grammar (with the wake phrase, when set, as an optional
+    prefix that gates the command); optionally (`domain_lm=True`) a trigram model of the grammar's sentences when
+    the strict search reaches no end state; when nothing is found, or the grammar path's per-frame score is below
+    `min_confidence`, the general language model (the wheel's en-us LM, second decoder) decodes the utterance.
     """
 
     def __init__(self, grammar: CommandGrammar | str | None = None, phrases: Iterable[str] | None = None,
@@ -140,7 +141,7 @@ class PocketsphinxRecognizer(Recognizer):
                  extra_phrases: Iterable[str] | None = None, wake_phrase: str = '', kws_threshold: float = 1e-40,
                  awake_seconds: float = 8.0, fallback_lm: bool = True, min_confidence: float = -float("inf"),
                  digits: bool = True, dither: bool = True, hmm: str | None = None, dictionary: str | None = None,
-                 lm: str | None = None, beam: float = 1e-48, wbeam: float = 7e-29, domain_lm: bool = True,
+                 lm: str | None = None, beam: float = 1e-48, wbeam: float = 7e-29, domain_lm: bool = False,
                  loglevel: str = 'FATAL'):
         import pocketsphinx
         self._lock = threading.Lock()
