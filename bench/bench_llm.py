@@ -180,7 +180,7 @@ def run_size(size: str, args, device, dtype, tmp: Path) -> dict:
         bandwidth = args.bandwidth_gbs * 1e9
         weight_bytes = params * torch.finfo(dtype).bits / 8
         result['bandwidth_floor_ms'] = round(call_tokens * weight_bytes / bandwidth * 1000.0, 1)
-    del backend, model
+    backend.close()
     if on_cuda:
         torch.cuda.empty_cache()
     return result

@@ -249,7 +249,14 @@ class TransformersBackend(LLMBackend):
                 return out.logits[0, -1]
 
             if self.compile:
-                step = torch.compile(step, mode='reduce-overhead', fullgraph=False, dynamic=False)
+                compiled = torch.compile(step, mode='reduce-overhead', fullgraph=False, dynamic=False)
+                mark_step = getattr(torch.compiler, 'cudagraph_mark_step_begin', None)
+
+                def step(input_ids, positions, cache):
+                    if mark_step is not None:
+                        mark_step()  # the previous logits are consumed: let CUDA graphs reuse their memory
+                    return compiled(input_ids, positions, cache)
+
             self._decode_step = step
         return self._decode_step
 
