@@ -165,3 +165,13 @@ def test_decision_serialises():
     router, _ = make()
     data = router.route('warmer').to_dict()
     assert json.loads(json.dumps(data))['engine'] == 'rules'
+
+
+def test_an_intent_engine_object_can_be_the_rules():
+    class Engine:
+        def parse(self, text, context):
+            return PLANS[text]
+
+    router = Router(Engine(), FakeBackend(name='local'), None)
+    assert router.route('warmer').engine == 'rules'
+    assert router.route('plan my weekend').engine == 'local'

@@ -25,7 +25,7 @@ from .base import Execute, LLMBackend, LLMBackendError, LLMTurn
 log = logging.getLogger(__name__)
 
 Engine = Literal['rules', 'local', 'cloud', 'none']
-RuleEngine = Callable[[str, Any], Plan]
+RuleEngine = Callable[[str, Any], Plan]  # or an object with .parse(text, context) -> Plan
 
 # The vehicle tools of the assistant's tool set (common contract); a Router can be given its own.
 VEHICLE_TOOLS = frozenset({
@@ -136,7 +136,7 @@ class Router:
     def route(self, utterance: str, context: Any = None, plan: Plan | None = None) -> RouteDecision:
         """Decide for one utterance; `plan` is the rule engine's plan when the caller already has it."""
         if plan is None:
-            plan = self.rules(utterance, context) if self.rules is not None else None
+            plan = self._rule_plan(utterance, context)
         lang = getattr(plan, 'language', 'en') if plan else 'en'
         vehicle = bool(plan and any(self.is_vehicle_call(c) for c in plan.calls))
         has_answer = bool(plan and (plan.calls or plan.reply or plan.clarification))
@@ -185,6 +185,13 @@ class Router:
         if has_answer:
             return RouteDecision('rules', f'{why}; no model configured: rules plan', plan=plan)
         return RouteDecision('none', f'{why}; no model configured', plan=plan)
+
+    def _rule_plan(self, utterance: str, context: Any) -> Plan | None:
+        if self.rules is None:
+            return None
+        if callable(self.rules):
+            return self.rules(utterance, context)
+        return self.rules.parse(utterance, context)  # an intent engine object
 
     def _backend(self, engine: str) -> LLMBackend | None:
         return self.local if engine == 'local' else self.cloud if engine == 'cloud' else None
