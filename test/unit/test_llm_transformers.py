@@ -282,3 +282,20 @@ def test_constrained_without_xgrammar_is_a_clear_error(hermes_path, monkeypatch)
     monkeypatch.setattr(xg, 'available', lambda: False)
     with pytest.raises(ValueError, match='xgrammar'):
         TransformersBackend(hermes_path, constrained=True)
+
+
+@needs_xgrammar
+def test_constrained_auto_makes_the_opened_call_well_formed(hermes_path):
+    backend = TransformersBackend(hermes_path, max_new_tokens=120, constrained=True)
+    open_id = backend.tokenizer.convert_tokens_to_ids('<tool_call>')
+    first = {'step': 0}
+
+    def open_once(input_ids, scores):  # random weights: push the first token to <tool_call>, then leave them be
+        first['step'] += 1
+        return BiasToken(open_id)(input_ids, scores) if first['step'] == 1 else scores
+
+    backend.logits_processors = [open_once]
+    turn = backend.respond(user('do something'), TOOLS, Gate(), max_rounds=1)
+    assert turn.raw[0].startswith('<tool_call>')
+    assert len(turn.calls) >= 1 and turn.calls[0].name in {t.name for t in TOOLS}
+    assert not [e for e in turn.errors if 'not valid JSON' in e.reason]
