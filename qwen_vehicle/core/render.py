@@ -24,6 +24,7 @@ PHRASES = {
         'deferred': "I'll do that once the car is parked.",
         'unavailable': "I can't read {what} right now.",
         'queued': '{msg}',
+        'llm_unavailable': "The language model is not available right now; vehicle controls still work.",
     },
     'zh': {
         'not_understood': '抱歉，我没听明白。可以问我空调、电量、位置、点餐、出行或快递。',
@@ -34,6 +35,7 @@ PHRASES = {
         'deferred': '停车后我再帮你办。',
         'unavailable': '现在读不到{what}。',
         'queued': '{msg}',
+        'llm_unavailable': '语言模型暂时不可用，车辆控制仍可正常使用。',
     },
 }
 

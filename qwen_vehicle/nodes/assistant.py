@@ -17,7 +17,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from ..core.assistant import Assistant
+from ..core.assistant import SYSTEM_PROMPT, Assistant
 from ..core.mapping import load_signal_map
 from ..core.policy import SafetyPolicy
 from ..core.profile import ProfileStore
@@ -93,9 +93,9 @@ class AssistantNode(Node):
         self.profiles = ProfileStore(c.profile_db)
         self.reply_pub = self.create_publisher(String, 'assistant/reply', qos.EVENTS)
         self.events_pub = self.create_publisher(String, 'assistant/events', qos.EVENTS)
-        router, backends = self._make_llm(tools)
+        router = self._make_llm(tools)
         self.assistant = Assistant(tools, self.policy, self.vehicle, services=self.service_executor, profiles=self.profiles,
-                                   router=router, llm_backends=backends, confirm_timeout=c.confirm_timeout,
+                                   router=router, confirm_timeout=c.confirm_timeout,
                                    readback_timeout=c.readback_timeout, on_event=self._publish_event)
         self._inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -138,17 +138,20 @@ class AssistantNode(Node):
         """A router (rules first, then the local and/or cloud model) when a model is configured."""
         c = self.config
         if not c.llm_local_model and not c.llm_endpoint:
-            return None, {}
+            return None
         from ..backends.llm import create_backend
         from ..backends.llm.router import Router
         from ..core.intents import IntentEngine
         local = create_backend('transformers', model_path=c.llm_local_model, device=c.llm_device) \
             if c.llm_local_model else None
+        if local is not None:
+            ms = local.warm_up(tools, [{'role': 'system', 'content': SYSTEM_PROMPT}])
+            self.get_logger().info(f'local model ready: system + tools prefix prefilled in {ms:.0f} ms')
         cloud = create_backend('openai', base_url=c.llm_endpoint, model=c.llm_model or 'qwen-plus',
                                api_key_env=c.llm_api_key_env) if c.llm_endpoint else None
         router = Router(IntentEngine(tools), local, cloud, prefer=c.llm_prefer, vehicle_tools=tools,
                         connectivity=lambda: self.vehicle.store.value(COVERAGE_PATH) in (None, 'Good', 'Limited'))
-        return router, {'local': local, 'cloud': cloud}
+        return router
 
     def _on_text(self, msg: String) -> None:
         text, zone, speaker, request_id = msg.data, None, None, None
