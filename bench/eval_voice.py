@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--seed', type=int, default=7)
     parser.add_argument('--noise-rms', type=float, default=NOISE_RMS)
     parser.add_argument('--no-fallback', action='store_true', help='grammar only, no general LM fallback')
+    parser.add_argument('--ps', action='append', default=[], metavar='KEY=VALUE',
+                        help='pocketsphinx option for the grammar decoder, e.g. --ps wip=1e-3 (repeatable)')
     parser.add_argument('--domain-lm', action='store_true', help="with the grammar's trigram second pass")
     parser.add_argument('-v', '--verbose', action='store_true')
     args = parser.parse_args(argv)
@@ -155,7 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     from qwen_vehicle.core.intents import DialogueContext, IntentEngine
 
     t0 = time.perf_counter()
-    asr = create_recognizer('pocketsphinx', fallback_lm=not args.no_fallback, domain_lm=args.domain_lm)
+    options = {}
+    for item in args.ps:
+        key, _, value = item.partition('=')
+        options[key] = {'true': True, 'false': False}.get(value.lower(), None)
+        if options[key] is None:
+            options[key] = float(value) if any(c in value for c in '.e') else int(value)
+    asr = create_recognizer('pocketsphinx', fallback_lm=not args.no_fallback, domain_lm=args.domain_lm,
+                            decoder_options=options)
     setup_s = time.perf_counter() - t0
     engine = IntentEngine()
     rng = np.random.default_rng(args.seed)
@@ -191,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.verbose and (not ok or hyp != ref):
                 print(f'{"MISS" if not ok else "wer "} [{voice} {speed}] {text!r} -> {result.words!r} '
                       f'({result.source}, conf {result.confidence:.2f}) plan {got}')
+    if options:
+        print(f'pocketsphinx grammar decoder options: {options}')
     print(f'commands: {len(commands)} x {len(variants)} voice/speed variants = {n} utterances '
           f'({audio_s:.1f} s of audio), noise floor rms {args.noise_rms:g}, seed {args.seed}')
     print(f'grammar: {len(asr.grammar.templates)} templates, {len(asr.grammar.vocabulary)} words, '

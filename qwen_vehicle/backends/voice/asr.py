@@ -142,7 +142,7 @@ class PocketsphinxRecognizer(Recognizer):
                  awake_seconds: float = 8.0, fallback_lm: bool = True, min_confidence: float = -float("inf"),
                  digits: bool = True, dither: bool = True, hmm: str | None = None, dictionary: str | None = None,
                  lm: str | None = None, beam: float = 1e-48, wbeam: float = 7e-29, domain_lm: bool = False,
-                 loglevel: str = 'FATAL'):
+                 decoder_options: dict[str, Any] | None = None, loglevel: str = 'FATAL'):
         import pocketsphinx
         self._lock = threading.Lock()
         self.fallback_lm, self.min_confidence, self.digits = fallback_lm, float(min_confidence), digits
@@ -158,8 +158,9 @@ class PocketsphinxRecognizer(Recognizer):
             common['hmm'] = hmm
         if dictionary:
             common['dict'] = dictionary
-        self._decoder = pocketsphinx.Decoder(**common, lm=None, fsgusefiller=True, beam=beam, pbeam=beam, wbeam=wbeam,
-                                             fwdflat=False, bestpath=False)
+        grammar_options = {'lm': None, 'fsgusefiller': True, 'beam': beam, 'pbeam': beam, 'wbeam': wbeam,
+                           'fwdflat': False, 'bestpath': False, **(decoder_options or {})}
+        self._decoder = pocketsphinx.Decoder(**common, **grammar_options)
         self._lm_decoder = None
         if fallback_lm:
             self._lm_decoder = pocketsphinx.Decoder(**common, **({'lm': lm} if lm else {}), fwdflat=False,
