@@ -95,6 +95,12 @@ class TopicOutput:
         self.timestamp = 0.0
         self._template_tried = False
 
+    def prepare(self) -> None:
+        """Build the CDR template now, not on the first frame (it serializes a few dozen probes)."""
+        if not self._template_tried:
+            self._template_tried = True
+            self._template = make_template(self.msg)
+
     def publish(self) -> None:
         """Publish the current message (patched CDR bytes where the layout allows it)."""
         if self.has_header:
@@ -102,8 +108,7 @@ class TopicOutput:
             sec = int(self.timestamp)
             stamp.sec, stamp.nanosec = sec, int((self.timestamp - sec) * 1e9)
         if not self._template_tried:
-            self._template_tried = True
-            self._template = make_template(self.msg)
+            self.prepare()
         if self._template is not None:
             self.publisher.publish(self._template.pack(self.msg))
         else:
