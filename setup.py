@@ -35,7 +35,12 @@ setup(
         share('dbc/kona'),
     ],
     package_data={package_name: ['py.typed']},
-    install_requires=['setuptools', 'python-can>=4.4', 'cantools>=40', 'pyyaml'],
+    install_requires=['setuptools', 'python-can>=4.4', 'cantools>=40', 'pyyaml', 'numpy'],
+    extras_require={
+        'voice': ['pocketsphinx'],
+        'llm': ['torch', 'transformers', 'tokenizers', 'jinja2'],
+        'mf4': ['asammdf'],
+    },
     zip_safe=True,
     maintainer='qwen_vehicle developers',
     maintainer_email='qwen-vehicle@example.com',
