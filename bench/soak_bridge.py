@@ -27,6 +27,9 @@ import time
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(161, 200)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_bridge import headered_topics  # noqa: E402  (the same accounting as the throughput bench)
 
 QOS_DEPTH = 20000
 
@@ -41,16 +44,6 @@ def rss_mb() -> float:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def headered_topics(signal_map) -> dict[str, list[str]]:
-    """message -> the per-frame topics with a header it feeds (one ROS message per frame per topic)."""
-    from qwen_vehicle.nodes.ros_outputs import HAS_HEADER
-    out: dict[str, set[str]] = {}
-    for sig in signal_map.signals.values():
-        if sig.ros and sig.ros.type in HAS_HEADER and sig.ros.publish == 'every_frame':
-            out.setdefault(sig.message, set()).add(sig.ros.topic)
-    return {k: sorted(v) for k, v in out.items()}
 
 
 def random_value(sig, rng: random.Random):

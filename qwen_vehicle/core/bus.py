@@ -96,6 +96,13 @@ class BusConnection:
     def name(self) -> str:
         return self.config.name
 
+    def start(self) -> None:
+        """Open now, or report the failure and keep retrying in the background (never raises)."""
+        try:
+            self.open()
+        except Exception as exc:  # noqa: BLE001 - any adapter error: on_error logs it, the reconnect loop takes over
+            self.on_error(exc)
+
     def open(self) -> None:
         with self._lock:
             self._open_locked()

@@ -99,12 +99,7 @@ class CanBridge(Node):
         self._last_diag = time.monotonic()
         self._closing = False
         for conn in self.connections.values():
-            try:
-                conn.open()
-            except Exception as exc:  # noqa: BLE001 - keep running; the reconnect loop takes over
-                self.get_logger().error(f'bus {conn.name} ({conn.config.interface}:{conn.config.channel}) '
-                                        f'did not open: {exc}')
-                conn.on_error(exc)
+            conn.start()
         self.actuator.start()
         self._worker = threading.Thread(target=self._process_frames, name='qv-can-decode', daemon=True)
         self._worker.start()

@@ -75,12 +75,7 @@ class VehicleSim(Node):
             self.create_subscription(NavSatFix, c.navsat_topic, self._on_navsat, qos.SENSOR_BEST_EFFORT)
             self.create_subscription(Odometry, c.odom_topic, self._on_odom, qos.SENSOR_BEST_EFFORT)
         for conn in self.connections.values():
-            try:
-                conn.open()
-            except Exception as exc:  # noqa: BLE001 - keep running; the reconnect loop takes over
-                self.get_logger().error(f'bus {conn.name} ({conn.config.interface}:{conn.config.channel}) '
-                                        f'did not open: {exc}')
-                conn.on_error(exc)
+            conn.start()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name='qv-vehicle-sim', daemon=True)
         self._thread.start()
