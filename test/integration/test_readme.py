@@ -134,7 +134,7 @@ def test_readme_describes_what_exists():
         doc = yaml.safe_load(params_file.read_text())
         (_, body), = doc.items()
         for key, value in body['ros__parameters'].items():
-            shown = f'`<bus>.*`' if isinstance(value, dict) else f'`{key}`'
+            shown = '`<bus>.*`' if isinstance(value, dict) else f'`{key}`'
             assert shown in README or f'`{key}`' in README, f'{params_file.name}: {key} missing from the README'
 
 
