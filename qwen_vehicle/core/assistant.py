@@ -291,6 +291,9 @@ class Assistant:
         turn.timings['llm_ms'] = round((time.perf_counter() - t) * 1000, 3)
         turn.plan = Plan(calls=list(llm_turn.calls), language=turn.language, source=decision.engine)
         turn.event('plan', plan=turn.plan.to_dict(), engine=decision.engine)
+        if session.context is not None and hasattr(self.engine, 'update_context'):
+            self.engine.update_context(session.context, turn.plan)  # follow-ups may refer to what the model did
+        self._remember_entities(session, turn)
         text_reply = (llm_turn.text or '').strip()
         turn.reply = text_reply or render_results(turn.results, turn.language, self.policy.reply_style(), self.tools,
                                                   pending=session.pending)
