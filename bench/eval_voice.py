@@ -8,6 +8,7 @@ real-time factor (decode time / audio time, one core).
 
     .venv/bin/python bench/eval_voice.py                 # all commands, 4 voice/speed variants each
     .venv/bin/python bench/eval_voice.py --limit 10 -v   # quick look, print every miss
+    .venv/bin/python bench/eval_voice.py --held-out      # voices/speeds no setting was tuned on
 """
 from __future__ import annotations
 
@@ -101,7 +102,19 @@ COMMANDS: list[tuple[str, list[tuple[str, dict]]]] = [
       ('set_target_temperature', {'zone': 'passenger', 'value': 24})]),
 ]
 
+# speech the grammar does not cover: each should be rejected (LM fallback text, no command), not forced onto a command
+OUT_OF_GRAMMAR = [
+    'play some jazz music please', 'tell me a joke', 'what is the weather like tomorrow', 'call my mother',
+    'how are you today', 'navigate to the nearest gas station', 'open the sunroof', 'read my messages',
+    'who won the football game', 'remind me to buy milk', 'i think we should leave early',
+    'the meeting was moved to friday', 'can you recommend a good movie', 'lock the doors', 'turn on the radio',
+    'what time is it in london', 'send a text to john', 'how tall is mount everest', 'good morning everyone',
+    'this song is great',
+]
+
 VARIANTS = [('en-us', 160), ('en-gb', 150), ('en-us+m3', 175), ('en-us+f2', 140)]
+# voices and speeds no recogniser setting was chosen on (--held-out): a check that the settings generalise
+HELD_OUT_VARIANTS = [('en-us+m1', 165), ('en-gb-x-rp', 155), ('en-us-nyc', 150), ('en-us+f4', 170)]
 NOISE_RMS = 40.0   # int16 units: about -58 dBFS, a quiet cabin at a close microphone
 
 
@@ -141,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--limit', type=int, default=0, help='only the first N commands')
     parser.add_argument('--variants', type=int, default=len(VARIANTS), help='voice/speed variants per command')
-    parser.add_argument('--seed', type=int, default=7)
+    parser.add_argument('--held-out', action='store_true',
+                        help='the held-out voices/speeds (and noise seed 11) instead of the main ones')
+    parser.add_argument('--seed', type=int, default=None, help='noise seed (default 7, 11 with --held-out)')
     parser.add_argument('--noise-rms', type=float, default=NOISE_RMS)
     parser.add_argument('--no-fallback', action='store_true', help='grammar only, no general LM fallback')
     parser.add_argument('--ps', action='append', default=[], metavar='KEY=VALUE',
@@ -167,9 +182,11 @@ def main(argv: list[str] | None = None) -> int:
                             decoder_options=options)
     setup_s = time.perf_counter() - t0
     engine = IntentEngine()
+    if args.seed is None:
+        args.seed = 11 if args.held_out else 7
     rng = np.random.default_rng(args.seed)
     commands = COMMANDS[:args.limit] if args.limit else COMMANDS
-    variants = VARIANTS[:max(1, args.variants)]
+    variants = (HELD_OUT_VARIANTS if args.held_out else VARIANTS)[:max(1, args.variants)]
 
     n = errors = ref_words = intent_ok = text_ok = fallbacks = second_pass = 0
     audio_s = decode_s = cpu_s = 0.0
@@ -200,8 +217,23 @@ def main(argv: list[str] | None = None) -> int:
             if args.verbose and (not ok or hyp != ref):
                 print(f'{"MISS" if not ok else "wer "} [{voice} {speed}] {text!r} -> {result.words!r} '
                       f'({result.source}, conf {result.confidence:.2f}) plan {got}')
+    forced = forced_commands = oog_n = 0
+    if not args.limit:
+        for text in OUT_OF_GRAMMAR:
+            for voice, speed in variants:
+                pcm, rate = synthesize(text, voice, speed)
+                result = asr.recognize(with_noise(resample(pcm, rate), rng, args.noise_rms), 16000)
+                oog_n += 1
+                if result.source in ('grammar', 'grammar_lm'):
+                    forced += 1
+                    plan = engine.parse(result.text, DialogueContext(speaker_zone=None, state={}))
+                    forced_commands += bool(plan.calls)
+                    if args.verbose:
+                        print(f'FORCED [{voice} {speed}] {text!r} -> {result.words!r} '
+                              f'(conf {result.confidence:.2f}) plan {plan_keys(plan.calls)}')
     if options:
         print(f'pocketsphinx grammar decoder options: {options}')
+    print(f'voices: {", ".join(f"{v} {s} wpm" for v, s in variants)}{" (held out)" if args.held_out else ""}')
     print(f'commands: {len(commands)} x {len(variants)} voice/speed variants = {n} utterances '
           f'({audio_s:.1f} s of audio), noise floor rms {args.noise_rms:g}, seed {args.seed}')
     print(f'grammar: {len(asr.grammar.templates)} templates, {len(asr.grammar.vocabulary)} words, '
@@ -211,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f'word error rate: {100 * errors / max(ref_words, 1):.2f} % ({errors} errors / {ref_words} words)')
     print(f'intent accuracy: {100 * intent_ok / n:.1f} % ({intent_ok}/{n})')
     print(f"grammar trigram second pass used: {second_pass}/{n}; general LM fallbacks: {fallbacks}/{n}")
+    if oog_n:
+        print(f'out-of-grammar speech ({len(OUT_OF_GRAMMAR)} sentences): taken as a grammar sentence {forced}/{oog_n} '
+              f'({forced_commands} of them a tool call); the rest rejected to the general LM')
     print(f'real-time factor (decoder CPU time / audio time, one core): {cpu_s / audio_s:.3f} overall, '
           f'median {statistics.median(rtfs):.3f}, max {max(rtfs):.3f}; wall clock {decode_s / audio_s:.3f} '
           f'(shared machine, load {os.getloadavg()[0]:.1f})')

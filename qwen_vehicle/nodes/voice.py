@@ -25,6 +25,7 @@ from rcl_interfaces.msg import SetParametersResult
 from std_msgs.msg import Int16MultiArray, String, UInt8MultiArray
 
 from . import qos
+from ..backends.voice.asr import MIN_CONFIDENCE
 from .params import declare_typed
 
 TTS_OUTPUTS = {'wav', 'topic', 'device', 'none'}
@@ -35,6 +36,7 @@ class VoiceConfig:
     recognizer: str = 'pocketsphinx'
     wake_phrase: str = ''
     fallback_lm: bool = True
+    min_confidence: float = MIN_CONFIDENCE
     sample_rate: int = 16000
     audio_topic: str = 'voice/audio'
     audio_encoding: str = 'int16'          # int16 (Int16MultiArray) or bytes (UInt8MultiArray, s16le)
@@ -73,6 +75,8 @@ class VoiceNode(Node):
                 ('recognizer', 'speech recogniser (registry name; entry point group qwen_vehicle.asr)'),
                 ('wake_phrase', 'words that must come before a command; empty = always listening'),
                 ('fallback_lm', 'decode with the general language model when the grammar finds nothing'),
+                ('min_confidence', 'grammar results scoring lower per frame are treated as speech outside the '
+                                   'grammar (-inf: accept every complete grammar path)'),
                 ('audio_topic', 'topic of PCM chunks'),
                 ('audio_encoding', 'int16 = std_msgs/Int16MultiArray, bytes = UInt8MultiArray of s16le samples'),
                 ('wav_input', 'WAV file to recognise at start-up; empty = none'),
@@ -98,7 +102,8 @@ class VoiceNode(Node):
         from ..backends.voice.asr import create_recognizer
         from ..backends.voice.audio import ChunkSource
         from ..backends.voice.tts import create_synthesizer
-        self.asr = create_recognizer(c.recognizer, wake_phrase=c.wake_phrase, fallback_lm=c.fallback_lm)
+        self.asr = create_recognizer(c.recognizer, wake_phrase=c.wake_phrase, fallback_lm=c.fallback_lm,
+                                     min_confidence=c.min_confidence)
         self.segmenter = ChunkSource(c.sample_rate)
         self.tts = create_synthesizer(c.synthesizer, voice_en=c.tts_voice_en, voice_zh=c.tts_voice_zh,
                                       speed=c.tts_speed)

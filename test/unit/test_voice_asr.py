@@ -113,6 +113,43 @@ def test_wake_phrase_gates_recognition():
     assert asr.recognize(pcm, rate).source == 'asleep'
 
 
+def test_quiet_input_is_raised_to_the_noise_floor_and_noisy_input_left_alone():
+    from qwen_vehicle.backends.voice.asr import MIN_NOISE_FLOOR_DBFS
+    from qwen_vehicle.backends.voice.audio import noise_floor_dbfs
+    asr = PocketsphinxRecognizer(phrases=['set the fan to three'], tools=[], words={}, extra_phrases=[],
+                                 fallback_lm=False)
+    quiet = np.round(np.random.default_rng(1).normal(0, 40, 32000)).astype(np.int16)
+    details = {}
+    raised = asr._with_noise_floor(quiet, details)
+    assert details['noise_floor_dbfs'] == pytest.approx(-58.3, abs=0.5)
+    assert noise_floor_dbfs(raised) == pytest.approx(MIN_NOISE_FLOOR_DBFS, abs=0.5)
+    assert np.array_equal(raised, asr._with_noise_floor(quiet, {}))        # the same audio, the same noise
+    silent = asr._with_noise_floor(np.zeros(32000, dtype=np.int16), {})
+    assert noise_floor_dbfs(silent) == pytest.approx(MIN_NOISE_FLOOR_DBFS, abs=0.5)
+    noisy = np.round(np.random.default_rng(2).normal(0, 400, 32000)).astype(np.int16)
+    assert asr._with_noise_floor(noisy, {}) is noisy
+    off = PocketsphinxRecognizer(phrases=['set the fan to three'], tools=[], words={}, extra_phrases=[],
+                                 fallback_lm=False, min_noise_floor_dbfs=None)
+    assert off._with_noise_floor(quiet, {}) is quiet
+
+
+@needs_espeak
+def test_digitally_silent_speech_is_recognised(asr):
+    wav = subprocess.run(['espeak-ng', '-v', 'en-us', '-s', '160', '--stdout', 'find a hotel in hangzhou'],
+                         capture_output=True, check=True).stdout
+    pcm, rate = read_wav(wav)                               # espeak's own output: exact zeros around the speech
+    result = asr.recognize(np.concatenate([np.zeros(rate // 4, np.int16), pcm]), rate)
+    assert result.text == 'find a hotel in hangzhou', result
+    assert result.details['noise_floor_dbfs'] < -80
+
+
+def test_numbers_in_the_default_grammar_take_the_tool_ranges(asr):
+    assert '<set_fan_level_value> = zero | one | two | three | four | five | six | seven;' in asr.grammar.jsgf
+    assert asr.grammar.matches('set the fan to seven') and not asr.grammar.matches('set the fan to eleven')
+    assert asr.grammar.matches('set the passenger temperature to nineteen point five degrees')
+    assert not asr.grammar.matches('set the passenger temperature to nine degrees')   # 16..30 only
+
+
 def test_bad_input_is_refused_clearly():
     asr = PocketsphinxRecognizer(phrases=['set the fan to three'], tools=[], words={}, extra_phrases=[],
                                  fallback_lm=False)

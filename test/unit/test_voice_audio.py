@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qwen_vehicle.backends.voice.audio import (AudioFormatError, ChunkSource, MicrophoneSource, WavFileSource,
-                                               as_int16, read_wav, resample, wav_bytes)
+                                               as_int16, noise_floor_dbfs, read_wav, resample, wav_bytes)
 
 
 def tone(freq, seconds, rate, amp=8000):
@@ -112,3 +112,14 @@ def test_microphone_source_reports_a_missing_arecord():
         pytest.skip('arecord is installed here; nothing to check about its absence')
     with pytest.raises(RuntimeError, match='arecord'):
         next(MicrophoneSource().chunks())
+
+
+def test_noise_floor_is_the_quiet_end_of_the_frame_energies():
+    rng = np.random.default_rng(0)
+    hiss = rng.normal(0, 40, 16000)                                  # 40 rms = -58.3 dBFS
+    speech_and_hiss = hiss + np.concatenate([np.zeros(4000), tone(300, 0.5, 16000, 10000), np.zeros(4000)])
+    assert noise_floor_dbfs(np.round(hiss).astype(np.int16)) == pytest.approx(-58.3, abs=0.5)
+    # the speech in the middle does not raise the floor
+    assert noise_floor_dbfs(np.round(speech_and_hiss).astype(np.int16)) == pytest.approx(-58.3, abs=0.5)
+    assert noise_floor_dbfs(np.zeros(16000, dtype=np.int16)) == float('-inf')
+    assert noise_floor_dbfs(np.ones(100, dtype=np.int16)) == float('-inf')                # under one frame

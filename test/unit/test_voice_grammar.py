@@ -97,3 +97,38 @@ def test_grammar_sentences_and_their_trigram_model():
     unigrams = arpa.split('\\1-grams:\n')[1].split('\n\n')[0].splitlines()
     total = sum(10 ** float(line.split()[0]) for line in unigrams if line.split()[1] != '<s>')
     assert abs(total - 1.0) < 1e-3        # a proper distribution
+
+
+def _interpret(text):
+    """Stand-in for the intent engine: the fan phrase sets the fan, the zone phrase a temperature."""
+    value = float(text.split()[-1])
+    return [('set_fan_level', {'value': value})] if 'fan' in text else [('set_target_temperature', {'value': value})]
+
+
+def test_numeric_slot_classes_follow_the_schema_ranges():
+    from qwen_vehicle.backends.voice.grammar import numeric_slot_classes
+    halves = ToolSpec('set_t', '', {'type': 'object', 'properties': {
+        'value': {'type': 'number', 'minimum': 16, 'maximum': 17, 'multipleOf': 0.5},
+        'radius': {'type': 'number', 'minimum': 0.1, 'maximum': 50}}}, kind='set')
+    classes = {c.name: c.values for c in numeric_slot_classes(TOOLS + [halves])}
+    assert classes['set_fan_level_value'] == [[w] for w in 'zero one two three four five six seven'.split()]
+    assert [' '.join(v) for v in classes['set_t_value']] == [
+        'sixteen', 'sixteen point five', 'sixteen and a half', 'seventeen']         # no 17.5 above the maximum
+    assert 'set_t_radius' not in classes and 'set_target_temperature_value' not in classes   # continuous: generic
+
+
+def test_interpreted_numbers_get_their_arguments_range():
+    g = build_grammar(['set the fan to 3', 'set the driver side to twenty two'], TOOLS, interpret=_interpret)
+    assert g.templates == ['set the fan to <set_fan_level_value>', 'set the <zone> side to <number>']
+    assert '<set_fan_level_value> = zero | one | two | three | four | five | six | seven;' in g.jsgf
+    assert g.matches('set the fan to seven') and not g.matches('set the fan to eleven')
+    assert g.matches('set the passenger side to twenty one point five')   # no multipleOf in TOOLS: generic rule
+    plain = build_grammar(['set the fan to 3'], TOOLS)
+    assert plain.templates == ['set the fan to <number>'] and plain.matches('set the fan to eleven')
+
+
+def test_a_phrase_the_interpreter_fails_on_keeps_the_generic_rule():
+    def broken(text):
+        raise RuntimeError('engine unavailable')
+    g = build_grammar(['set the fan to 3'], TOOLS, interpret=broken)
+    assert g.templates == ['set the fan to <number>']

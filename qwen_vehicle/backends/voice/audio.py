@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import shutil
 import subprocess
 import threading
@@ -67,6 +68,17 @@ def resample(pcm: np.ndarray, rate: int, target: int = ASR_RATE) -> np.ndarray:
     out[:keep] = spectrum[:keep]
     y = np.fft.irfft(out, m) * (m / n)
     return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+
+
+def noise_floor_dbfs(pcm16: np.ndarray, frame: int = 400, percentile: float = 10.0) -> float:
+    """The quiet end of the frame energies (10th percentile of 25 ms RMS at 16 kHz) in dBFS; -inf if silent."""
+    pcm16 = as_int16(pcm16)
+    count = pcm16.size // frame
+    if count == 0:
+        return float('-inf')
+    frames = pcm16[:count * frame].astype(np.float64).reshape(count, frame)
+    floor = float(np.percentile(np.sqrt((frames ** 2).mean(axis=1)), percentile))
+    return 20.0 * math.log10(floor / 32768.0) if floor > 0 else float('-inf')
 
 
 def downmix(frames: np.ndarray, channels: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """A JSGF command grammar generated from the intent engine's phrases and the tool schemas.
 
-Phrases are normalised to the words a speaker says ("21.5" -> "twenty one point five"); numbers become a shared
-<number> rule (0..30 and halves by default, widened to the tools' numeric ranges up to 100), zone words a <zone>
+Phrases are normalised to the words a speaker says ("21.5" -> "twenty one point five"); a number that fills a
+bounded tool argument gets that argument's rule (<set_fan_level_value> = zero .. seven), other numbers a shared
+<number> rule (0..30 and halves), zone words a <zone>
 rule, other enum values from the schemas (defrost modes, parcel destinations) a rule per property, so one phrase
 covers every value of its slots. Words the pronunciation dictionary lacks are dropped with the phrase that uses
 them (logged), since pocketsphinx refuses a grammar with unknown words.
@@ -11,6 +12,7 @@ The opposite direction, `words_to_digits`, turns recognised number words back in
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -224,15 +226,42 @@ NOT_NUMBER_BEFORE_ONE = {'the', 'this', 'that', 'which', 'first', 'second', 'thi
 _WORD_RE = re.compile(r"^[a-z][a-z']*$")
 
 
+# (phrase text with digits) -> the (tool name, arguments) it means; lets a number slot take its argument's range
+Interpret = Callable[[str], Iterable[tuple[str, dict]]]
+
+
+def numeric_slot_classes(tools: Iterable = ()) -> list[SlotClass]:
+    """A rule per bounded numeric tool property, e.g. <set_fan_level_value> = zero .. seven: the values its schema
+    allows (integers, and halves where `multipleOf` is 0.5), spoken. Continuous or wide ranges get none."""
+    classes = []
+    for spec in tools:
+        for prop, schema in (spec.parameters or {}).get('properties', {}).items():
+            kind, low, high = schema.get('type'), schema.get('minimum'), schema.get('maximum')
+            step = schema.get('multipleOf', 1 if kind == 'integer' else None)
+            if kind not in ('integer', 'number') or low is None or high is None or high > 99 or step not in (1, 0.5):
+                continue
+            values = []
+            for n in range(math.ceil(low), math.floor(high) + 1):
+                values.append(_int_words(n).split())
+                if step == 0.5 and n + 0.5 <= high:
+                    values += [(_int_words(n) + ' point five').split(), (_int_words(n) + ' and a half').split()]
+            classes.append(SlotClass(f'{spec.name}_{prop}', values))
+    return classes
+
+
 def build_grammar(phrases: Iterable[str], tools: Iterable = (), *, known_word: Callable[[str], bool] | None = None,
                   service_words: dict[str, Iterable[str]] | None = None, extra_phrases: Iterable[str] = (),
-                  name: str = 'commands') -> CommandGrammar:
+                  interpret: Interpret | None = None, name: str = 'commands') -> CommandGrammar:
     """JSGF for the phrases, with numbers/zones/enum values generalised into slot rules from the tool schemas.
 
     `known_word(w)` (the recogniser's dictionary lookup) decides which words can be used; phrases with other words
-    are dropped and listed in `dropped`.
+    are dropped and listed in `dropped`. With `interpret`, a number the phrase passes to a bounded tool argument
+    gets that argument's rule ("set the fan to <set_fan_level_value>": never "eleven"); other numbers, and every
+    number without `interpret`, use the shared <number> rule.
     """
-    classes = slot_classes(list(tools), service_words)
+    tools = list(tools)
+    classes = slot_classes(tools, service_words)
+    typed = {c.name: c for c in numeric_slot_classes(tools)} if interpret is not None else {}
     word_slots: dict[tuple[str, ...], str] = {}
     for cls in classes:
         if cls.name == 'number':
@@ -247,7 +276,8 @@ def build_grammar(phrases: Iterable[str], tools: Iterable = (), *, known_word: C
         words = normalize(phrase)
         if not words:
             continue
-        tokens = _templatise(words, word_slots)
+        number_slots = _number_slots(words, interpret, typed) if typed else {}
+        tokens = _templatise(words, word_slots, number_slots)
         plain = [t for t in tokens if not t.startswith('<')]
         bad = [w for w in plain if not _WORD_RE.match(w) or (known_word is not None and not known_word(w))]
         if bad:
@@ -262,7 +292,7 @@ def build_grammar(phrases: Iterable[str], tools: Iterable = (), *, known_word: C
         raise ValueError('no usable phrases for the grammar' + (f' ({len(dropped)} dropped)' if dropped else ''))
     for reason in dropped:
         log.info('grammar: dropped %s', reason)
-    rules = [c for c in classes if c.name in used_slots]
+    rules = [c for c in classes + list(typed.values()) if c.name in used_slots]
     vocab = {w for t in templates for w in t.split() if not w.startswith('<')}
     for cls in rules:
         if known_word is not None:
@@ -279,14 +309,40 @@ def build_grammar(phrases: Iterable[str], tools: Iterable = (), *, known_word: C
                           {c.name: c.values for c in rules})
 
 
-def _templatise(words: list[str], word_slots: dict[tuple[str, ...], str]) -> list[str]:
+def _number_slots(words: list[str], interpret: Interpret, typed: dict[str, SlotClass]) -> dict[int, str]:
+    """{word index of a number: the typed rule of the argument it becomes} for one phrase."""
+    try:
+        calls = list(interpret(words_to_digits(' '.join(words))))
+    except Exception as exc:  # noqa: BLE001 - an uninterpretable phrase keeps the generic rule
+        log.debug('grammar: %r not interpreted (%s)', ' '.join(words), exc)
+        return {}
+    out: dict[int, str] = {}
+    i = 0
+    while i < len(words):
+        value, used = _parse_number(words, i)
+        if not used:
+            i += 1
+            continue
+        for tool, args in calls:
+            slot = next((f'{tool}_{prop}' for prop, arg in args.items()
+                         if f'{tool}_{prop}' in typed and isinstance(arg, (int, float))
+                         and not isinstance(arg, bool) and float(arg) == value), None)
+            if slot and words[i:i + used] in typed[slot].values:
+                out[i] = slot
+                break
+        i += used
+    return out
+
+
+def _templatise(words: list[str], word_slots: dict[tuple[str, ...], str],
+                number_slots: dict[int, str] | None = None) -> list[str]:
     out: list[str] = []
     i = 0
     while i < len(words):
         _, used = _parse_number(words, i)
         pronoun_one = used == 1 and words[i] == 'one' and i > 0 and words[i - 1] in NOT_NUMBER_BEFORE_ONE
         if used and not pronoun_one:
-            out.append('<number>')
+            out.append(f'<{(number_slots or {}).get(i, "number")}>')
             i += used
             continue
         for size in (3, 2, 1):

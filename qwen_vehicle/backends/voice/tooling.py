@@ -52,3 +52,19 @@ def _plain_alternatives(pattern: str) -> set[str]:
         forms = [f.replace(' ?', ' ') for f in forms] + [f.replace(' ?', '') for f in forms if ' ?' in f]
         out.update(f.strip() for f in forms if re.fullmatch(r'[a-z][a-z ]*', f.strip()))
     return out
+
+
+def intent_interpreter():
+    """phrase -> [(tool, arguments)] through the rule engine (empty dialogue state), for the grammar's typed number
+    slots; None (logged) where the engine is unavailable."""
+    try:
+        from qwen_vehicle.core.intents import DialogueContext, IntentEngine
+    except Exception as exc:  # noqa: BLE001
+        log.warning('intent engine unavailable for the voice grammar (%s); numbers use one generic rule', exc)
+        return None
+    engine = IntentEngine()
+
+    def interpret(text: str) -> list[tuple[str, dict]]:
+        plan = engine.parse(text, DialogueContext(speaker_zone=None, state={}))
+        return [(call.name, dict(call.arguments)) for call in plan.calls]
+    return interpret
