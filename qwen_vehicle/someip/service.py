@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Self
 
 from .runtime import Address, UdpEndpoint
 from .serialization import EMPTY, Codec, SerializationError, StringCodec
@@ -290,24 +290,18 @@ def _same(a: Any, b: Any) -> bool:
     return a is not _MISSING and a == b
 
 
-class SomeIpServer:
-    """One UDP endpoint serving any number of service instances (demultiplexed by service id)."""
+class _EndpointOwner:
+    """Owns one UDP endpoint: started once, closed on exit from a `with` block."""
 
-    def __init__(self, address: Address = ('127.0.0.1', 0), name: str = 'someip-server'):
-        self.services: dict[int, ServiceSkeleton] = {}
-        self.stats = ServerStats()
+    def _open_endpoint(self, address: Address, name: str) -> None:
         self.endpoint = UdpEndpoint(address, self._on_datagram, name=name)
         self.address = self.endpoint.address
         self._started = False
 
-    def add_service(self, interface: ServiceInterface) -> ServiceSkeleton:
-        if interface.service_id in self.services:
-            raise ValueError(f'service 0x{interface.service_id:04x} is already offered on this endpoint')
-        skeleton = ServiceSkeleton(self, interface)
-        self.services[interface.service_id] = skeleton
-        return skeleton
+    def _on_datagram(self, data: bytes, sender: Address) -> None:
+        raise NotImplementedError
 
-    def start(self) -> 'SomeIpServer':
+    def start(self) -> Self:
         if not self._started:
             self._started = True
             self.endpoint.start()
@@ -316,11 +310,27 @@ class SomeIpServer:
     def close(self) -> None:
         self.endpoint.close()
 
-    def __enter__(self) -> 'SomeIpServer':
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class SomeIpServer(_EndpointOwner):
+    """One UDP endpoint serving any number of service instances (demultiplexed by service id)."""
+
+    def __init__(self, address: Address = ('127.0.0.1', 0), name: str = 'someip-server'):
+        self.services: dict[int, ServiceSkeleton] = {}
+        self.stats = ServerStats()
+        self._open_endpoint(address, name)
+
+    def add_service(self, interface: ServiceInterface) -> ServiceSkeleton:
+        if interface.service_id in self.services:
+            raise ValueError(f'service 0x{interface.service_id:04x} is already offered on this endpoint')
+        skeleton = ServiceSkeleton(self, interface)
+        self.services[interface.service_id] = skeleton
+        return skeleton
 
     def _on_datagram(self, data: bytes, sender: Address) -> None:
         try:
@@ -476,7 +486,7 @@ class ClientStats:
     unmatched: int = 0
 
 
-class SomeIpClient:
+class SomeIpClient(_EndpointOwner):
     """One UDP endpoint for requests, responses and the events of every subscribed service."""
 
     def __init__(self, address: Address = ('127.0.0.1', 0), client_id: int = 0x0100, name: str = 'someip-client'):
@@ -486,9 +496,7 @@ class SomeIpClient:
         self._pending: dict[tuple[int, int, int], tuple[Future, MethodSpec]] = {}
         self._lock = threading.Lock()
         self.proxies: dict[int, ServiceProxy] = {}
-        self.endpoint = UdpEndpoint(address, self._on_datagram, name=name)
-        self.address = self.endpoint.address
-        self._started = False
+        self._open_endpoint(address, name)
 
     def proxy(self, interface: ServiceInterface, server: Address | None = None) -> ServiceProxy:
         proxy = self.proxies.get(interface.service_id)
@@ -498,25 +506,13 @@ class SomeIpClient:
             proxy.server = server
         return proxy
 
-    def start(self) -> 'SomeIpClient':
-        if not self._started:
-            self._started = True
-            self.endpoint.start()
-        return self
-
     def close(self) -> None:
-        self.endpoint.close()
+        super().close()
         with self._lock:
             pending, self._pending = self._pending, {}
         for future, _ in pending.values():
             if not future.done():
                 future.set_exception(ConnectionError('client closed'))
-
-    def __enter__(self) -> 'SomeIpClient':
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def _request(self, proxy: ServiceProxy, spec: MethodSpec, payload: bytes, expect_reply: bool) -> Future | None:
         if proxy.server is None:

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -17,6 +16,8 @@ import pytest
 from qwen_vehicle import cli
 
 rclpy = pytest.importorskip('rclpy')
+
+from ros_stand_in import SpunNode  # noqa: E402
 
 
 def qv(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
@@ -163,33 +164,20 @@ def test_monitor_rows_report_missing_and_invalid():
 
 
 # ---- say -----------------------------------------------------------------------------------------------------------
-class EchoAssistant:
+class EchoAssistant(SpunNode):
     """Stands in for the assistant node's topic contract only (the CLI's own layer): JSON text in, reply + events out,
     plus an event and a reply for another request id that `say` must ignore. In namespace /echo, apart from the car."""
 
     def __init__(self) -> None:
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
         from std_msgs.msg import String
 
         from qwen_vehicle.nodes import qos
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('echo_assistant', namespace='echo', context=self.context)
+        super().__init__('echo_assistant', namespace='echo')
         self.received: list[dict] = []
         self.reply = self.node.create_publisher(String, 'assistant/reply', qos.EVENTS)
         self.events = self.node.create_publisher(String, 'assistant/events', qos.EVENTS)
         self.node.create_subscription(String, 'assistant/text', self._on_text, qos.COMMANDS)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - shut down under us
-            pass
+        self.start_spinning()
 
     def _on_text(self, msg) -> None:
         from std_msgs.msg import String
@@ -207,12 +195,6 @@ class EchoAssistant:
              'result': {'name': 'set_fan_level', 'status': 'done', 'content': {'readback': 3, 'elapsed_s': 0.1}}})))
         self.events.publish(String(data=json.dumps({'type': 'reply', 'request_id': rid, 'text': f'echo: {doc["text"]}'})))
         self.reply.publish(String(data=f'echo: {doc["text"]}'))
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-        self.thread.join(timeout=2.0)
 
 
 @pytest.fixture

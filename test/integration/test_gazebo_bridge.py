@@ -7,7 +7,6 @@ VCU_VehicleState frames on the powertrain bus -> can_bridge -> vehicle/gnss/fix,
 from __future__ import annotations
 
 import math
-import threading
 import time
 
 import pytest
@@ -16,8 +15,6 @@ rclpy = pytest.importorskip('rclpy')
 can = pytest.importorskip('can')
 
 from nav_msgs.msg import Odometry  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import NavSatFix, NavSatStatus  # noqa: E402
 from std_msgs.msg import Float64  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402
@@ -25,15 +22,14 @@ from geometry_msgs.msg import TwistStamped  # noqa: E402
 from qwen_vehicle.bringup import Bringup  # noqa: E402
 from qwen_vehicle.core.mapping import load_signal_map  # noqa: E402
 from qwen_vehicle.nodes import qos  # noqa: E402
+from ros_stand_in import SpunNode  # noqa: E402
 
 
-class FakeGazebo:
+class FakeGazebo(SpunNode):
     """Publishes what ros_gz_bridge would (config/ros_gz_bridge.yaml): NavSatFix and Odometry at 20 Hz."""
 
     def __init__(self) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('gz_stand_in', context=self.context)
+        super().__init__('gz_stand_in')
         self.navsat_pub = self.node.create_publisher(NavSatFix, 'gazebo/navsat', qos.SENSOR_BEST_EFFORT)
         self.odom_pub = self.node.create_publisher(Odometry, 'gazebo/odom', qos.SENSOR_BEST_EFFORT)
         self.lat, self.lon, self.alt = 31.2304, 121.4737, 12.5
@@ -45,16 +41,7 @@ class FakeGazebo:
                                     ('vehicle/gnss/ground_speed', Float64, qos.SENSOR_STREAM)):
             self.node.create_subscription(cls, topic, lambda m, t=topic: self.received.__setitem__(t, m), profile)
         self.node.create_timer(0.05, self.publish)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception:  # noqa: BLE001 - shut down under us
-            pass
+        self.start_spinning()
 
     def publish(self) -> None:
         fix = NavSatFix()
@@ -70,12 +57,6 @@ class FakeGazebo:
         odom.pose.pose.orientation.z, odom.pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
         odom.twist.twist.linear.x = self.speed
         self.odom_pub.publish(odom)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-        self.thread.join(timeout=2.0)
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:
