@@ -169,7 +169,7 @@ def test_registry_loads_entry_points(monkeypatch):
         def load(self):
             return Plugin
 
-    monkeypatch.setattr(llm, '_entry_points', lambda: {'plugin': EntryPoint()})
+    monkeypatch.setattr(llm._registry, '_entry_points', lambda: {'plugin': EntryPoint()})
     assert 'plugin' in llm.available_backends()
     assert llm.backend_class('plugin') is Plugin
 

@@ -256,7 +256,7 @@ def test_from_config_per_family_sections_and_token_from_environment(monkeypatch)
         ex.close()
     with pytest.raises(ValueError, match='QV_TEST_MISSING'):
         ServiceExecutor.from_config({'base_url': 'http://127.0.0.1:9', 'token_env': 'QV_TEST_MISSING'})
-    with pytest.raises(ValueError, match='valid names'):
+    with pytest.raises(ValueError, match='adapter .nope.; valid service adapters: food, parcels, travel'):
         ServiceExecutor.from_config({'base_url': 'http://127.0.0.1:9', 'food': {'adapter': 'nope'}})
     with pytest.raises(ValueError, match='base_url'):
         ServiceExecutor.from_config({})

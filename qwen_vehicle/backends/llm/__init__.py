@@ -9,11 +9,10 @@ Importing this package imports neither torch nor transformers.
 """
 from __future__ import annotations
 
-import importlib
 import logging
-from importlib.metadata import entry_points
 from typing import Any
 
+from ..registry import Registry
 from .base import Completion, LLMBackend, LLMBackendError, LLMTurn, ToolChoice, tool_result_payload
 from .parsing import MalformedCall, StreamingToolCallParser, detect_dialect, parse_completion
 
@@ -26,37 +25,20 @@ BACKENDS: dict[str, str] = {
     'openai': 'qwen_vehicle.backends.llm.openai_backend:OpenAIBackend',
     'fake': 'qwen_vehicle.backends.llm.fake:FakeBackend',
 }
-
-
-def _entry_points() -> dict[str, Any]:
-    try:
-        return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    except Exception:  # a broken distribution must not hide the built-ins
-        log.exception('reading entry points %s failed', ENTRY_POINT_GROUP)
-        return {}
+_registry = Registry('LLM backend', ENTRY_POINT_GROUP, BACKENDS, LLMBackend)
 
 
 def available_backends() -> list[str]:
-    return sorted(set(BACKENDS) | set(_entry_points()))
+    return _registry.names()
 
 
 def backend_class(name: str) -> type[LLMBackend]:
     """The class registered as `name`; an unknown name raises ValueError listing the valid ones."""
-    if name in BACKENDS:
-        module_name, _, class_name = BACKENDS[name].partition(':')
-        cls = getattr(importlib.import_module(module_name), class_name)
-    else:
-        eps = _entry_points()
-        if name not in eps:
-            raise ValueError(f'unknown LLM backend {name!r}; valid backends: {", ".join(available_backends())}')
-        cls = eps[name].load()
-    if not (isinstance(cls, type) and issubclass(cls, LLMBackend)):
-        raise TypeError(f'LLM backend {name!r} is {cls!r}, not an LLMBackend subclass')
-    return cls
+    return _registry.get(name)
 
 
 def create_backend(name: str, **config: Any) -> LLMBackend:
-    return backend_class(name)(**config)
+    return _registry.create(name, **config)
 
 
 def create_backends(config: dict[str, dict[str, Any]] | None) -> dict[str, LLMBackend]:

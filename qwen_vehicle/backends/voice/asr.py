@@ -20,7 +20,7 @@ from typing import Any, Iterable, Literal
 
 import numpy as np
 
-from ._registry import Registry
+from ..registry import Registry
 from .audio import ASR_RATE, as_int16, check_rate, noise_floor_dbfs, resample
 from .grammar import (SPOKEN_FORMS, CommandGrammar, arpa_from_sentences, build_grammar, expand_sentences,
                       words_to_digits)

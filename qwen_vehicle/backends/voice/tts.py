@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._registry import Registry
+from ..registry import Registry
 from .audio import read_wav, wav_bytes
 
 log = logging.getLogger(__name__)

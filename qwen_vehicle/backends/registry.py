@@ -1,4 +1,5 @@
-"""name -> "module:Class" tables plus an entry point group, loaded lazily (python-can style)."""
+"""name -> "module:Class" tables plus an entry point group, loaded lazily (python-can style): the registry of the
+LLM backends, service adapters, recognisers and synthesizers."""
 from __future__ import annotations
 
 import importlib
@@ -10,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 class Registry:
-    def __init__(self, kind: str, group: str, builtins: dict[str, str], base: type):
+    def __init__(self, kind: str, group: str, builtins: dict[str, str], base: type = object):
         self.kind, self.group, self.builtins, self.base = kind, group, builtins, base
 
     def _entry_points(self) -> dict[str, Any]:
