@@ -2,9 +2,10 @@
 
 Phrases are normalised to the words a speaker says ("21.5" -> "twenty one point five"); a number that fills a
 bounded tool argument gets that argument's rule (<set_fan_level_value> = zero .. seven), other numbers a shared
-<number> rule (0..30 and halves), zone words a <zone> rule, other enum values from the schemas (defrost
-modes, parcel destinations) a rule per property, so one phrase covers every value of its slots. Words the pronunciation dictionary lacks are dropped with the phrase that uses
-them (logged), since pocketsphinx refuses a grammar with unknown words.
+<number> rule (0..30 and halves), zone words a <zone> rule, other enum values from the schemas (defrost modes,
+parcel destinations) a rule per property, so one phrase covers every value of its slots. Words the pronunciation
+dictionary lacks are dropped with the phrase that uses them (logged), since pocketsphinx refuses a grammar with
+unknown words.
 
 The opposite direction, `words_to_digits`, turns recognised number words back into digits for the text path.
 """
