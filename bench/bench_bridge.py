@@ -39,10 +39,21 @@ def headered_topics(signal_map) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def traffic_mix(signal_map, seed: int = 7):
-    """(bus, can.Message, message name) for every status message, weighted by its cycle rate, with varied values."""
-    import can
+def plant_payload(msg, page, rng: random.Random) -> bytes:
+    """A frame from a plant in a random driving state (charge, speed, cabin temperatures)."""
     from qwen_vehicle.core.vehicle_model import Plant, encode_physical
+    plant = Plant('driving')
+    plant.state.soc = rng.uniform(5, 95)
+    plant.state.speed_kmh = rng.uniform(0, 120)
+    for zone in plant.state.cabin:
+        plant.state.cabin[zone] = rng.uniform(10, 35)
+    return encode_physical(msg, plant.values(), page)
+
+
+def traffic_mix(signal_map, payload=plant_payload, variants: int = 8, seed: int = 7):
+    """(bus, can.Message, message name) for every mapped status message (each multiplex page), `variants` payloads
+    each from `payload(msg, page, rng)`, and weights by cycle rate."""
+    import can
     rng = random.Random(seed)
     frames, weights = [], []
     for bus_name, bus in signal_map.buses.items():
@@ -52,17 +63,11 @@ def traffic_mix(signal_map, seed: int = 7):
                 continue
             pages = sorted({i for s in msg.signals for i in (s.multiplexer_ids or ())}) or [None]
             for page in pages:
-                for variant in range(8):
-                    plant = Plant('driving')
-                    plant.state.soc = rng.uniform(5, 95)
-                    plant.state.speed_kmh = rng.uniform(0, 120)
-                    for zone in plant.state.cabin:
-                        plant.state.cabin[zone] = rng.uniform(10, 35)
-                    data = encode_physical(msg, plant.values(), page)
+                for _ in range(variants):
                     frames.append((bus_name, can.Message(arbitration_id=msg.frame_id,
-                                                         is_extended_id=msg.is_extended_frame, data=data,
-                                                         is_fd=msg.is_fd), msg.name))
-                    weights.append(1000.0 / msg.cycle_time / len(pages) / 8)
+                                                         is_extended_id=msg.is_extended_frame,
+                                                         data=payload(msg, page, rng), is_fd=msg.is_fd), msg.name))
+                    weights.append(1000.0 / msg.cycle_time / len(pages) / variants)
     return frames, weights
 
 

@@ -29,7 +29,7 @@ os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(161, 200)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_bridge import headered_topics  # noqa: E402  (the same accounting as the throughput bench)
+from bench_bridge import headered_topics, traffic_mix  # noqa: E402  (the same accounting as the throughput bench)
 
 QOS_DEPTH = 20000
 
@@ -56,28 +56,12 @@ def random_value(sig, rng: random.Random):
     return int(round(value)) if sig.conversion.scale == int(sig.conversion.scale) and not sig.is_float else value
 
 
-def traffic_mix(signal_map, variants: int = 8, seed: int = 7):
-    """[(bus, can.Message, message name)] and weights: every mapped status message, weighted by its cycle rate."""
-    import can
-    rng = random.Random(seed)
-    frames, weights = [], []
-    for bus_name, bus in signal_map.buses.items():
-        mapped = {s.message for s in signal_map.by_bus(bus_name)}
-        for msg in bus.database.messages:
-            if msg.name not in mapped or not msg.cycle_time:
-                continue
-            mux = next((s for s in msg.signals if s.is_multiplexer), None)
-            pages = sorted({i for s in msg.signals for i in (s.multiplexer_ids or ())}) or [None]
-            for page in pages:
-                for _ in range(variants):
-                    values = {s.name: (page if s is mux else random_value(s, rng)) for s in msg.signals
-                              if not s.multiplexer_ids or page in s.multiplexer_ids}
-                    data = msg.encode(values, strict=False)
-                    frames.append((bus_name, can.Message(arbitration_id=msg.frame_id, data=data,
-                                                         is_extended_id=msg.is_extended_frame, is_fd=msg.is_fd),
-                                   msg.name))
-                    weights.append(1000.0 / msg.cycle_time / len(pages) / variants)
-    return frames, weights
+def random_payload(msg, page, rng: random.Random) -> bytes:
+    """A frame with every signal of `page` drawn within its DBC range or choices."""
+    mux = next((s for s in msg.signals if s.is_multiplexer), None)
+    values = {s.name: (page if s is mux else random_value(s, rng)) for s in msg.signals
+              if not s.multiplexer_ids or page in s.multiplexer_ids}
+    return msg.encode(values, strict=False)
 
 
 # ---- subscriber process -------------------------------------------------------------------------------------------
@@ -136,7 +120,7 @@ def main() -> int:
     from qwen_vehicle.core.mapping import load_signal_map
 
     smap = load_signal_map('signals.yaml')
-    frames, weights = traffic_mix(smap)
+    frames, weights = traffic_mix(smap, random_payload)
     headered = headered_topics(smap)
     topic_types = {s.ros.topic: s.ros.type for s in smap.signals.values() if s.ros}
     sub = subprocess.Popen([sys.executable, os.path.abspath(__file__), '--subscriber',
