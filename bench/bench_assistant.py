@@ -103,6 +103,23 @@ class Expectation:
 
 
 
+def measure(texts, expect, watch, send, settle_s: float) -> tuple[list[float], int]:
+    """Seconds from `send(text)` to the first expected request frame, per utterance; a miss where no such frame
+    came or `send` returned False (it failed)."""
+    samples, missed = [], 0
+    for text in texts:
+        expected = expect(text)
+        time.sleep(settle_s)
+        t0 = time.time()
+        sent = send(text)
+        stamp = watch.first_after(t0, expected)
+        if stamp is None or sent is False:
+            missed += 1
+        else:
+            samples.append(stamp - t0)
+    return samples, missed
+
+
 def summarize(name: str, samples: list[float], missed: int) -> None:
     samples = sorted(samples)
     n = len(samples)
@@ -128,18 +145,9 @@ def bench_core(signal_map, texts) -> None:
                               readback_timeout=0.0)
         watch = FrameWatch(car.channel('body'), request)
         expect = Expectation(car.actuator, all_tools(signal_map, services=False))
-        samples, missed = [], 0
         try:
-            for text in texts:
-                expected = expect(text)
-                time.sleep(0.01)
-                t0 = time.time()
-                turn = assistant.handle(text, zone='driver')
-                stamp = watch.first_after(t0, expected)
-                if stamp is None or not turn.results:
-                    missed += 1
-                else:
-                    samples.append(stamp - t0)
+            samples, missed = measure(texts, expect, watch, lambda text: bool(
+                assistant.handle(text, zone='driver').results), settle_s=0.01)
         finally:
             watch.close()
     summarize('core (assistant in-process)', samples, missed)
@@ -164,18 +172,9 @@ def bench_ros(signal_map, texts) -> None:
     watch = FrameWatch(f'{b.channel_prefix}_body', request)
     expect = Expectation(b.nodes['can_bridge'].actuator, all_tools(signal_map, services=False))
     time.sleep(2.0)
-    samples, missed = [], 0
     try:
-        for text in texts:
-            expected = expect(text)
-            time.sleep(0.15)
-            t0 = time.time()
-            pub.publish(String(data=json.dumps({'text': text, 'zone': 'driver'})))
-            stamp = watch.first_after(t0, expected)
-            if stamp is None:
-                missed += 1
-            else:
-                samples.append(stamp - t0)
+        samples, missed = measure(texts, expect, watch, lambda text: pub.publish(
+            String(data=json.dumps({'text': text, 'zone': 'driver'}))), settle_s=0.15)
     finally:
         watch.close()
         b.stop()
