@@ -45,22 +45,26 @@ def marked_copy(node_name: str, tmp_path: Path) -> tuple[Path, dict]:
     return path, flatten(params)
 
 
-def _start(node_name: str, args: list[str]):
-    """(context, node) with the buses on private virtual channels; the caller shuts both down."""
-    from rclpy.context import Context
+def _bus_overrides(node_name: str) -> list:
+    """The bus nodes on private virtual channels (the packaged files name real interfaces)."""
     from rclpy.parameter import Parameter
 
-    from qwen_vehicle.bringup import node_class
     from qwen_vehicle.core.mapping import load_signal_map
-    overrides = []
-    if node_name in ('can_bridge', 'vehicle_sim'):
-        for bus in load_signal_map('signals.yaml').buses:
-            overrides += [Parameter(f'{bus}.interface', value='virtual'),
-                          Parameter(f'{bus}.channel', value=f'qv_params_test_{node_name}_{bus}')]
+    if node_name not in ('can_bridge', 'vehicle_sim'):
+        return []
+    return [Parameter(f'{bus}.{key}', value=value) for bus in load_signal_map('signals.yaml').buses
+            for key, value in (('interface', 'virtual'), ('channel', f'qv_params_test_{node_name}_{bus}'))]
+
+
+def _start(node_name: str, args: list[str]):
+    """(context, node) with the buses on private virtual channels; the caller shuts both down with `_stop`."""
+    from rclpy.context import Context
+
+    from qwen_vehicle.bringup import node_class
     context = Context()
     rclpy.init(context=context, args=args)
     try:
-        return context, node_class(node_name)(context=context, parameter_overrides=overrides)
+        return context, node_class(node_name)(context=context, parameter_overrides=_bus_overrides(node_name))
     except Exception:
         rclpy.shutdown(context=context)
         raise
@@ -93,40 +97,20 @@ def test_params_file_documents_the_defaults(node_name):
 
 @pytest.mark.parametrize('node_name', sorted(PARAM_FILES))
 def test_params_file_loads_into_the_node(node_name, tmp_path):
-    from rclpy.context import Context
-    from rclpy.parameter import Parameter
-
-    from qwen_vehicle.bringup import node_class
-    from qwen_vehicle.core.mapping import load_signal_map
-
     params_file, expected = marked_copy(node_name, tmp_path)
-    overrides = []
-    if node_name in ('can_bridge', 'vehicle_sim'):
-        # the file names real interfaces; the test runs the node on private virtual buses
-        for bus in load_signal_map('signals.yaml').buses:
-            overrides += [Parameter(f'{bus}.interface', value='virtual'),
-                          Parameter(f'{bus}.channel', value=f'qv_params_test_{node_name}_{bus}')]
-    context = Context()
-    rclpy.init(context=context, args=['--ros-args', '--params-file', str(params_file)])
-    node = None
+    context, node = _start(node_name, ['--ros-args', '--params-file', str(params_file)])
     try:
-        node = node_class(node_name)(context=context, parameter_overrides=overrides)
         declared = set(node._parameters)
         unknown = sorted(set(expected) - declared)
         assert not unknown, f'{PARAM_FILES[node_name]} sets parameters {node_name} does not declare: {unknown}'
-        overridden = {p.name for p in overrides}
+        overridden = {p.name for p in _bus_overrides(node_name)}
         for name, value in expected.items():
             if name in overridden:
                 continue
             actual = node.get_parameter(name).value
             assert actual == value, f'{name}: file says {value!r}, node has {actual!r}'
     finally:
-        if node is not None:
-            close = getattr(node, 'close', None)
-            if close:
-                close()
-            node.destroy_node()
-        rclpy.shutdown(context=context)
+        _stop(context, node)
 
 
 def _setup_executables() -> set[str]:
