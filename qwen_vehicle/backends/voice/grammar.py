@@ -311,6 +311,8 @@ def build_grammar(phrases: Iterable[str], tools: Iterable = (), *, known_word: C
 
 def _number_slots(words: list[str], interpret: Interpret, typed: dict[str, SlotClass]) -> dict[int, str]:
     """{word index of a number: the typed rule of the argument it becomes} for one phrase."""
+    if not any(_parse_number(words, i)[1] for i in range(len(words))):
+        return {}                      # nothing to type: the engine need not parse it
     try:
         calls = list(interpret(words_to_digits(' '.join(words))))
     except Exception as exc:  # noqa: BLE001 - an uninterpretable phrase keeps the generic rule
